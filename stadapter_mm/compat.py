@@ -1,0 +1,193 @@
+"""Narrow fixes for known upstream defects of the pinned OpenMMLab stack.
+
+Every fix here is applied once, by :func:`apply_all` (called on
+``import stadapter_mm``), checks that the defect is actually present before
+touching anything, and is therefore inert once upstream ships a fix.
+
+1. ``mmaction2`` 1.2.0 wheel lacks ``mmaction/models/localizers/drn``
+   (open-mmlab/mmaction2#2714), so ``import mmaction.models`` raises
+   ``ModuleNotFoundError``. We register a placeholder module that provides a
+   ``DRN`` class raising a clear error when someone actually builds it.
+2. ``transformers`` >= 4.57 removed names that MMAction2 1.2.0's VindLU code
+   imports at module level, which breaks ``import mmaction.models``. We turn
+   MMAction2's own multimodal switch off (the VindLU models then become
+   MMAction2's standard "install multimodal extras" placeholders).
+3. mmengine 0.10.7 pickles ``HistoryBuffer._statistics_methods`` (functions,
+   i.e. ``getattr`` chains) into every checkpoint, and loads checkpoints with
+   a bare ``torch.load``; torch >= 2.6 defaults to ``weights_only=True`` so
+   ``resume`` fails. We keep ``weights_only=True`` and instead (a) stop
+   pickling the class-level statistics functions (they are rebuilt on load)
+   and (b) allow-list the plain data types an mmengine checkpoint carries.
+   ``getattr`` is never allow-listed.
+4. mmengine's ``init_dist`` for ``launcher='pytorch'`` always calls
+   ``torch.cuda.set_device`` and its runner wraps with
+   ``device_ids=[LOCAL_RANK]``; both fail on a CPU-only machine.
+   :func:`setup_cpu_distributed` initialises a gloo process group and a
+   CPU-compatible DDP wrapper config; it does nothing when CUDA is present.
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import sys
+import types
+from typing import Any, Optional
+
+_DRN_MODULE = 'mmaction.models.localizers.drn'
+
+
+def _version_tuple(version: str) -> tuple:
+    parts = []
+    for piece in version.split('.')[:3]:
+        digits = ''.join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts)
+
+
+def _installed_version(dist: str) -> Optional[str]:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def fix_missing_drn() -> bool:
+    """Provide ``mmaction.models.localizers.drn`` if the wheel lacks it.
+
+    Upstream: https://github.com/open-mmlab/mmaction2/issues/2714
+
+    Returns:
+        bool: True if the placeholder was installed.
+    """
+    if _DRN_MODULE in sys.modules:
+        return False
+    spec = importlib.util.find_spec('mmaction')
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    import os
+    pkg_dir = os.path.join(spec.submodule_search_locations[0], 'models',
+                           'localizers', 'drn')
+    if os.path.isdir(pkg_dir):
+        return False  # upstream fixed: nothing to do
+
+    class DRN:  # noqa: D401 - placeholder
+        """Placeholder for MMAction2's DRN localizer missing from the wheel."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            raise ImportError(
+                'DRN is missing from the mmaction2 1.2.0 wheel '
+                '(open-mmlab/mmaction2#2714); install mmaction2 from source '
+                'to use it.')
+
+    package = types.ModuleType(_DRN_MODULE)
+    package.__path__ = []  # mark as package
+    module = types.ModuleType(_DRN_MODULE + '.drn')
+    module.DRN = DRN
+    package.drn = module
+    sys.modules[_DRN_MODULE] = package
+    sys.modules[_DRN_MODULE + '.drn'] = module
+    return True
+
+
+def fix_transformers_multimodal() -> bool:
+    """Disable MMAction2's VindLU import when transformers is too new for it.
+
+    MMAction2 1.2.0's ``multimodal/vindlu/modeling_bert.py`` imports
+    ``apply_chunking_to_forward`` and friends from
+    ``transformers.modeling_utils``; transformers 4.57 removed them.
+
+    Returns:
+        bool: True if the multimodal switch was turned off.
+    """
+    tf_version = _installed_version('transformers')
+    mma_version = _installed_version('mmaction2')
+    if tf_version is None or mma_version is None:
+        return False
+    if _version_tuple(mma_version) > (1, 2, 0):
+        return False
+    if _version_tuple(tf_version) < (4, 57, 0):
+        return False
+    if 'mmaction.models' in sys.modules:
+        return False  # too late; it either worked or already failed
+    import mmaction.utils.dependency as dependency
+    dependency.WITH_MULTIMODAL = False
+    return True
+
+
+def _history_buffer_getstate(self) -> dict:
+    """``HistoryBuffer.__getstate__`` without the class-level functions."""
+    state = dict(self.__dict__)
+    state.pop('statistics_methods', None)
+    return state
+
+
+def fix_checkpoint_weights_only() -> bool:
+    """Make mmengine checkpoints loadable with ``weights_only=True``.
+
+    Returns:
+        bool: True if the fix was applied.
+    """
+    import numpy as np
+    import torch
+    from mmengine.logging.history_buffer import HistoryBuffer
+
+    if not hasattr(torch.serialization, 'add_safe_globals'):
+        return False  # torch < 2.4 has no weights_only allow-list
+    if HistoryBuffer.__getstate__ is not _history_buffer_getstate:
+        original = HistoryBuffer.__getstate__
+        # Only patch mmengine's own implementation, which leaks functions.
+        if getattr(original, '__qualname__', '') == \
+                'HistoryBuffer.__getstate__':
+            HistoryBuffer.__getstate__ = _history_buffer_getstate
+    safe: list = [HistoryBuffer, np.ndarray, np.dtype]
+    core = getattr(np, '_core', None) or np.core
+    safe += [core.multiarray._reconstruct, core.multiarray.scalar]
+    safe += [getattr(np.dtypes, name) for name in dir(np.dtypes)
+             if name.endswith('DType')]
+    torch.serialization.add_safe_globals(safe)
+    return True
+
+
+def setup_cpu_distributed(cfg: Any, launcher: str) -> bool:
+    """Prepare a config for distributed training on a CPU-only machine.
+
+    On a machine without CUDA, initialises a gloo process group (mmengine's
+    ``init_dist`` would call ``torch.cuda.set_device``) and sets a
+    ``model_wrapper_cfg`` whose DDP uses no ``device_ids``. Does nothing when
+    CUDA is available or ``launcher`` is ``'none'``.
+
+    Args:
+        cfg (mmengine.Config): The config to update in place.
+        launcher (str): The job launcher (``'none'``, ``'pytorch'``, ...).
+
+    Returns:
+        bool: True if CPU distributed mode was set up.
+    """
+    import torch
+    import torch.distributed as dist
+
+    if launcher == 'none' or torch.cuda.is_available():
+        return False
+    if launcher != 'pytorch':
+        raise RuntimeError(
+            f'CPU-only distributed training supports launcher="pytorch" '
+            f'(torchrun), got {launcher!r}.')
+    if not dist.is_initialized():
+        dist.init_process_group(backend='gloo')
+    env_cfg = cfg.setdefault('env_cfg', {})
+    env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
+    wrapper = dict(cfg.get('model_wrapper_cfg') or {})
+    wrapper.setdefault('type', 'MMDistributedDataParallel')
+    wrapper['device_ids'] = None
+    wrapper.setdefault('broadcast_buffers', False)
+    cfg.model_wrapper_cfg = wrapper
+    return True
+
+
+def apply_all() -> dict:
+    """Apply every import-time fix; returns which ones took effect."""
+    return dict(
+        drn=fix_missing_drn(),
+        transformers_multimodal=fix_transformers_multimodal(),
+        weights_only=fix_checkpoint_weights_only(),
+    )

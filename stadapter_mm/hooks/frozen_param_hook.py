@@ -1,0 +1,171 @@
+"""Report, check and slim the checkpoints of a parameter-efficient model."""
+from __future__ import annotations
+
+import hashlib
+from typing import Dict, Optional
+
+import torch
+from mmaction.registry import HOOKS
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+from torch import nn
+
+from ..models.vit_clip_stadapter import ViTCLIPSTAdapter
+
+DATA_BATCH = Optional[dict]
+
+
+def clip_fingerprint(backbone: ViTCLIPSTAdapter) -> str:
+    """Short hash of the frozen backbone weights (identifies the CLIP file).
+
+    Args:
+        backbone: The backbone.
+
+    Returns:
+        str: 16 hex digits from a SHA-256 over a few frozen tensors.
+    """
+    digest = hashlib.sha256()
+    for key in ('conv1.weight', 'positional_embedding', 'ln_post.weight'):
+        tensor = backbone.state_dict()[key].detach().float().cpu()
+        digest.update(key.encode())
+        digest.update(tensor.contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+@HOOKS.register_module()
+class FrozenParamHook(Hook):
+    """Log and enforce which parameters train; optionally save only those.
+
+    Parameters are frozen when the model is built (the backbone does it at
+    construction, before DDP wrapping and optimizer building). This hook runs
+    before training and:
+
+    - logs trainable / total parameters and the trainable share;
+    - fails when nothing trains, or when a parameter the backbone declares
+      frozen has ``requires_grad=True`` (someone unfroze it by hand);
+    - with ``save_trainable_only=True``, drops frozen backbone weights from
+      every checkpoint (adapters and head stay, usually < 10% of the file)
+      and records the CLIP fingerprint; the backbone refills them from its
+      CLIP ``init_cfg`` on every load path.
+
+    Example:
+        >>> custom_hooks = [
+        >>>     dict(type='FrozenParamHook', save_trainable_only=True,
+        >>>          max_trainable_ratio=0.2)
+        >>> ]
+
+    Args:
+        save_trainable_only (bool): Slim checkpoints. Needs a backbone with a
+            pretrained ``init_cfg`` (otherwise the frozen weights could not be
+            restored); without one the hook warns and saves full
+            checkpoints. Defaults to False.
+        max_trainable_ratio (float, optional): Fail if more than this share
+            of parameters trains (guards against accidental full
+            fine-tuning). Defaults to None (no limit).
+    """
+
+    priority = 'VERY_HIGH'
+
+    def __init__(self,
+                 save_trainable_only: bool = False,
+                 max_trainable_ratio: Optional[float] = None) -> None:
+        if not isinstance(save_trainable_only, bool):
+            raise TypeError('save_trainable_only must be a bool')
+        if max_trainable_ratio is not None and not \
+                0 < max_trainable_ratio <= 1:
+            raise ValueError(
+                f'max_trainable_ratio must be in (0, 1], got '
+                f'{max_trainable_ratio}')
+        self.save_trainable_only = save_trainable_only
+        self.max_trainable_ratio = max_trainable_ratio
+
+    @staticmethod
+    def _unwrap(model: nn.Module) -> nn.Module:
+        return model.module if is_model_wrapper(model) else model
+
+    @staticmethod
+    def _backbone(model: nn.Module) -> Optional[ViTCLIPSTAdapter]:
+        backbone = getattr(model, 'backbone', None)
+        return backbone if isinstance(backbone, ViTCLIPSTAdapter) else None
+
+    @staticmethod
+    def count(model: nn.Module) -> Dict[str, float]:
+        """Trainable and total parameter counts of ``model``."""
+        total = sum(p.numel() for p in model.parameters())
+        trainable = sum(p.numel() for p in model.parameters()
+                        if p.requires_grad)
+        return dict(trainable=trainable, total=total,
+                    ratio=trainable / max(total, 1))
+
+    def before_train(self, runner) -> None:
+        model = self._unwrap(runner.model)
+        stats = self.count(model)
+        runner.logger.info(
+            f'FrozenParamHook: {stats["trainable"]:,} trainable of '
+            f'{stats["total"]:,} parameters ({100 * stats["ratio"]:.2f}%).')
+        if stats['trainable'] == 0:
+            raise RuntimeError(
+                'No parameter trains: check the backbone adapter settings '
+                'and the head.')
+        backbone = self._backbone(model)
+        if backbone is not None:
+            named = dict(backbone.named_parameters())
+            expected_frozen = self._expected_frozen(backbone)
+            wrong = [k for k in expected_frozen if named[k].requires_grad]
+            if wrong:
+                raise RuntimeError(
+                    f'{len(wrong)} backbone parameters that should be frozen '
+                    f'train, e.g. {wrong[:5]}; use the backbone\'s '
+                    '`unfreeze` option instead of setting requires_grad.')
+        if self.max_trainable_ratio is not None and \
+                stats['ratio'] > self.max_trainable_ratio:
+            raise RuntimeError(
+                f'{100 * stats["ratio"]:.1f}% of parameters train, above '
+                f'max_trainable_ratio={self.max_trainable_ratio}.')
+        if self.save_trainable_only and (backbone is None or not isinstance(
+                backbone.init_cfg, dict) or backbone.init_cfg.get('type') !=
+                                         'Pretrained'):
+            runner.logger.warning(
+                'FrozenParamHook: save_trainable_only needs a backbone with '
+                'init_cfg=dict(type="Pretrained", ...) to restore the frozen '
+                'weights; saving full checkpoints instead.')
+            self.save_trainable_only = False
+
+    @staticmethod
+    def _expected_frozen(backbone: ViTCLIPSTAdapter) -> list:
+        """Backbone parameters that its settings say must not train."""
+        if backbone.unfreeze == ('all', ):
+            return []
+        adapter_params = {
+            id(p)
+            for a in backbone.adapters() for p in a.parameters()
+        }
+        unfrozen = {
+            id(p)
+            for name in backbone.unfreeze
+            for p in getattr(backbone, name).parameters()
+        } if backbone.unfreeze else set()
+        if 'class_embedding' in backbone.unfreeze:
+            unfrozen.add(id(backbone.class_embedding))
+        if 'positional_embedding' in backbone.unfreeze:
+            unfrozen.add(id(backbone.positional_embedding))
+        return [
+            n for n, p in backbone.named_parameters()
+            if id(p) not in adapter_params and id(p) not in unfrozen
+        ]
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        model = self._unwrap(runner.model)
+        backbone = self._backbone(model)
+        if backbone is None:
+            return
+        meta = checkpoint.setdefault('meta', {})
+        meta['clip_fingerprint'] = clip_fingerprint(backbone)
+        if not self.save_trainable_only:
+            return
+        frozen = {'backbone.' + k for k in self._expected_frozen(backbone)}
+        state_dict = checkpoint['state_dict']
+        for key in list(state_dict):
+            if key in frozen:
+                del state_dict[key]
+        meta['trainable_only'] = True
