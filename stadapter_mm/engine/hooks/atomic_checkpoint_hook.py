@@ -1,0 +1,184 @@
+"""``CheckpointHook`` whose checkpoints survive a kill at any moment."""
+from __future__ import annotations
+
+import glob
+import os.path as osp
+from typing import Any, List, Sequence
+
+from mmaction.registry import HOOKS
+from mmengine.dist import is_main_process
+from mmengine.fileio import LocalBackend, get_file_backend
+from mmengine.hooks import CheckpointHook
+
+from ..checkpoint import atomic_write_text, stale_temp_files
+
+#: Message-hub key listing checkpoint files that are obsolete once the
+#: checkpoint carrying the key is on disk (removed again after a resume if a
+#: kill stopped their removal).
+PENDING_KEY = 'pending_ckpt_removals'
+
+
+class _DeferredRemoval:
+    """File-backend proxy that records removals instead of doing them."""
+
+    def __init__(self, backend: Any, pending: List[str]) -> None:
+        self._backend = backend
+        self._pending = pending
+
+    def remove(self, path: str) -> None:
+        self._pending.append(str(path))
+
+    def rmtree(self, path: str) -> None:
+        self._pending.append(str(path))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
+
+
+@HOOKS.register_module()
+class AtomicCheckpointHook(CheckpointHook):
+    """mmengine's ``CheckpointHook`` made safe against ``SIGKILL``.
+
+    A process killed at any moment, including while a checkpoint is being
+    written, resumes with ``resume=True`` from the last complete checkpoint,
+    with its epoch/iteration, optimizer, LR schedule, message hub and
+    best-checkpoint tracking. Same arguments and file names as
+    ``CheckpointHook``; what changes:
+
+    1. Checkpoints and ``last_checkpoint`` are written atomically (temporary
+       file + ``fsync`` + ``os.replace``) through the ``'atomic_local'``
+       file backend, unless ``backend_args`` names another backend or
+       ``out_dir`` is remote.
+    2. A new checkpoint is complete and ``last_checkpoint`` points to it
+       before outdated checkpoints (``max_keep_ckpts``) or the previous best
+       checkpoint are removed; mmengine removes them first, so a kill during
+       the save can leave no checkpoint to resume from.
+    3. Files whose removal a kill interrupted, stale temporary files and a
+       best checkpoint written after the last committed checkpoint are
+       cleaned up when the run resumes.
+
+    Args:
+        *args: Positional arguments of ``CheckpointHook``.
+        **kwargs: Keyword arguments of ``CheckpointHook`` (``interval``,
+            ``max_keep_ckpts``, ``save_best``, ``backend_args``...).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._auto_atomic = (self.backend_args is None
+                             and self.file_client_args is None)
+        self._pending: List[str] = []
+
+    # ---------------------------------------------------------------- set-up
+    def before_train(self, runner) -> None:
+        """Choose the atomic backend, then clean up after a killed run."""
+        super().before_train(runner)
+        if self._auto_atomic and type(self.file_backend) is LocalBackend:
+            self.backend_args = dict(backend='atomic_local')
+            self.file_backend = get_file_backend(
+                self.out_dir, backend_args=self.backend_args)
+        if is_main_process() and runner.iter > 0:
+            self._clean_after_resume(runner)
+
+    def _tracked_best(self) -> List[str]:
+        paths = [getattr(self, 'best_ckpt_path', None)]
+        paths += list(getattr(self, 'best_ckpt_path_dict', {}).values())
+        return [osp.abspath(p) for p in paths if p]
+
+    def _clean_after_resume(self, runner) -> None:
+        out_dir = str(self.out_dir)
+        if not osp.isdir(out_dir):
+            return
+        leftovers = list(runner.message_hub.get_info(PENDING_KEY, []) or [])
+        leftovers += stale_temp_files(out_dir)
+        if self.save_best:
+            tracked = self._tracked_best()
+            leftovers += [
+                p for p in glob.glob(osp.join(glob.escape(out_dir), 'best_*'))
+                if osp.abspath(p) not in tracked
+            ]
+        removed = self._remove_now(leftovers)
+        if removed:
+            runner.logger.info(
+                'Resumed: removed files left by the interrupted run (an '
+                'unfinished write, an outdated checkpoint or a best '
+                'checkpoint the resumed state does not record): ' +
+                ', '.join(removed))
+
+    # ---------------------------------------------------------------- saving
+    def _remove_now(self, paths: Sequence[str]) -> List[str]:
+        removed = []
+        for path in dict.fromkeys(paths):
+            if self.file_backend.isfile(path):
+                self.file_backend.remove(path)
+            elif self.file_backend.isdir(path):
+                self.file_backend.rmtree(path)
+            else:
+                continue
+            removed.append(str(path))
+        return removed
+
+    def _save_checkpoint_with_step(self, runner, step: int,
+                                   meta: dict) -> None:
+        """Save checkpoint ``step``, commit it, then drop outdated ones."""
+        if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids and
+                                            self.keep_ckpt_ids[-1] == step):
+            if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
+                self._pending.append(
+                    self.file_backend.join_path(
+                        self.out_dir,
+                        self.filename_tmpl.format(
+                            self.keep_ckpt_ids.popleft())))
+            self.keep_ckpt_ids.append(step)
+            runner.message_hub.update_info('keep_ckpt_ids',
+                                           list(self.keep_ckpt_ids))
+        filename = self.filename_tmpl.format(step)
+        self.last_ckpt = self.file_backend.join_path(self.out_dir, filename)
+        runner.message_hub.update_info('last_ckpt', self.last_ckpt)
+        runner.message_hub.update_info(PENDING_KEY, list(self._pending))
+        runner.save_checkpoint(
+            self.out_dir,
+            filename,
+            self.file_client_args,
+            save_optimizer=self.save_optimizer,
+            save_param_scheduler=self.save_param_scheduler,
+            meta=meta,
+            by_epoch=self.by_epoch,
+            backend_args=self.backend_args,
+            **self.args)
+        if not is_main_process():
+            self._pending.clear()
+            return
+        # The commit point: from here a resume starts from the new file.
+        atomic_write_text(self.last_ckpt,
+                          osp.join(runner.work_dir, 'last_checkpoint'))
+        self._flush_pending()
+
+    def _flush_pending(self) -> None:
+        pending, self._pending = self._pending, []
+        if is_main_process():
+            backend = self.file_backend
+            if isinstance(backend, _DeferredRemoval):
+                backend = backend._backend
+            for path in dict.fromkeys(pending):
+                if backend.isfile(path):
+                    backend.remove(path)
+                elif backend.isdir(path):
+                    backend.rmtree(path)
+
+    def _save_best_checkpoint(self, runner, metrics: dict) -> None:
+        """mmengine's best-checkpoint logic, removing the old best last.
+
+        The previous best checkpoint is only removed once the new best one
+        and the checkpoint recording it are both on disk.
+        """
+        backend = self.file_backend
+        self.file_backend = _DeferredRemoval(backend, self._pending)
+        try:
+            super()._save_best_checkpoint(runner, metrics)
+        finally:
+            self.file_backend = backend
+        if self._pending:
+            # The old best was not flushed by a re-save of the regular
+            # checkpoint (none saved yet): nothing records it any more.
+            self._flush_pending()
