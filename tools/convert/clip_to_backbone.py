@@ -1,0 +1,122 @@
+"""Turn any supported CLIP file into a plain ``ViTCLIPSTAdapter`` state dict.
+
+Reads OpenAI TorchScript archives or state dicts, open_clip files, Hugging
+Face ``CLIPModel``/``CLIPVisionModel`` files or ``save_pretrained`` folders,
+and MMAction2 checkpoints, without running code from them, and writes the
+image tower in backbone key layout (text tower and projection dropped).
+
+Example::
+
+    python tools/convert/clip_to_backbone.py ViT-B-16.pt vitb16_backbone.pth
+    python tools/convert/clip_to_backbone.py openai/clip-vit-base-patch16 \\
+        vitb16.safetensors --resolution 288
+
+The output loads with ``init_cfg=dict(type='Pretrained', checkpoint=OUT)``
+(or ``--prefix backbone.`` for ``load_from`` of a recognizer).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import os.path as osp
+import sys
+from typing import Dict, List, Optional
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+import torch  # noqa: E402
+from torch import Tensor  # noqa: E402
+
+from stadapter_mm.models.clip_checkpoint import (  # noqa: E402
+    CheckpointError, infer_arch, load_clip_backbone_weights, resize_pos_embed)
+
+_DTYPES = {'keep': None, 'fp32': torch.float32, 'fp16': torch.float16}
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='CLIP file -> ViTCLIPSTAdapter backbone state dict')
+    parser.add_argument('src', help='CLIP file or Hugging Face folder')
+    parser.add_argument('out', help='output .pth or .safetensors')
+    parser.add_argument('--prefix', default='',
+                        help='key prefix, e.g. "backbone." (default: none)')
+    parser.add_argument('--dtype', choices=sorted(_DTYPES), default='keep',
+                        help='tensor dtype of the output (default: keep)')
+    parser.add_argument(
+        '--resolution', type=int, default=None,
+        help='resize the positional embedding for this input size')
+    parser.add_argument('--trust-torchscript', action='store_true',
+                        help='allow executing a TorchScript archive that '
+                        'cannot be read as plain data')
+    return parser.parse_args(argv)
+
+
+def clip_to_backbone(src: str,
+                     prefix: str = '',
+                     dtype: Optional[torch.dtype] = None,
+                     resolution: Optional[int] = None,
+                     trust_torchscript: bool = False
+                     ) -> tuple:
+    """Read ``src`` and return (state dict, arch info, ignored keys).
+
+    Args:
+        src (str): CLIP file or folder.
+        prefix (str): Prefix for every key.
+        dtype (torch.dtype, optional): Cast floating tensors to this dtype.
+        resolution (int, optional): Input size to resize the positional
+            embedding for; must be a multiple of the patch size.
+        trust_torchscript (bool): See ``--trust-torchscript``.
+
+    Returns:
+        tuple: (dict[str, Tensor], dict from ``infer_arch``, list of ignored
+        keys).
+    """
+    state_dict, ignored = load_clip_backbone_weights(
+        src, trust_torchscript=trust_torchscript)
+    # An MMAction2 checkpoint also carries adapters: keep the frozen tower.
+    ignored += [k for k in state_dict if '.adapter_' in k]
+    state_dict = {k: v for k, v in state_dict.items() if '.adapter_' not in k}
+    arch = infer_arch(state_dict)
+    if resolution is not None:
+        patch = arch['patch_size']
+        if resolution % patch:
+            raise CheckpointError(
+                f'--resolution {resolution} is not a multiple of the patch '
+                f'size {patch}')
+        grid = (resolution // patch, ) * 2
+        state_dict['positional_embedding'] = resize_pos_embed(
+            state_dict['positional_embedding'], grid)
+        arch['grid'] = grid[0]
+    out: Dict[str, Tensor] = {}
+    for key, value in state_dict.items():
+        if dtype is not None and value.is_floating_point():
+            value = value.to(dtype)
+        out[prefix + key] = value.contiguous()
+    return out, arch, ignored
+
+
+def main(argv: Optional[List[str]] = None) -> Dict[str, Tensor]:
+    args = parse_args(argv)
+    try:
+        state_dict, arch, ignored = clip_to_backbone(
+            args.src, args.prefix, _DTYPES[args.dtype], args.resolution,
+            args.trust_torchscript)
+    except (CheckpointError, FileNotFoundError) as err:
+        raise SystemExit(f'error: {err}') from err
+    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+    if args.out.endswith('.safetensors'):
+        from safetensors.torch import save_file
+        save_file(state_dict, args.out)
+    else:
+        torch.save(state_dict, args.out)
+    print(f'{args.src}: ViT width {arch["width"]}, {arch["layers"]} layers, '
+          f'patch {arch["patch_size"]}, grid {arch["grid"]}x{arch["grid"]}; '
+          f'{len(state_dict)} tensors written to {args.out}, '
+          f'{len(ignored)} unused keys dropped.')
+    return state_dict
+
+
+if __name__ == '__main__':
+    main()
