@@ -110,7 +110,7 @@ class FrozenParamHook(Hook):
         backbone = self._backbone(model)
         if backbone is not None:
             named = dict(backbone.named_parameters())
-            expected_frozen = self._expected_frozen(backbone)
+            expected_frozen = backbone.frozen_state_keys()
             wrong = [k for k in expected_frozen if named[k].requires_grad]
             if wrong:
                 raise RuntimeError(
@@ -131,29 +131,6 @@ class FrozenParamHook(Hook):
                 'weights; saving full checkpoints instead.')
             self.save_trainable_only = False
 
-    @staticmethod
-    def _expected_frozen(backbone: ViTCLIPSTAdapter) -> list:
-        """Backbone parameters that its settings say must not train."""
-        if backbone.unfreeze == ('all', ):
-            return []
-        adapter_params = {
-            id(p)
-            for a in backbone.adapters() for p in a.parameters()
-        }
-        unfrozen = {
-            id(p)
-            for name in backbone.unfreeze
-            for p in getattr(backbone, name).parameters()
-        } if backbone.unfreeze else set()
-        if 'class_embedding' in backbone.unfreeze:
-            unfrozen.add(id(backbone.class_embedding))
-        if 'positional_embedding' in backbone.unfreeze:
-            unfrozen.add(id(backbone.positional_embedding))
-        return [
-            n for n, p in backbone.named_parameters()
-            if id(p) not in adapter_params and id(p) not in unfrozen
-        ]
-
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         model = self._unwrap(runner.model)
         backbone = self._backbone(model)
@@ -163,9 +140,22 @@ class FrozenParamHook(Hook):
         meta['clip_fingerprint'] = clip_fingerprint(backbone)
         if not self.save_trainable_only:
             return
-        frozen = {'backbone.' + k for k in self._expected_frozen(backbone)}
-        state_dict = checkpoint['state_dict']
-        for key in list(state_dict):
-            if key in frozen:
-                del state_dict[key]
+        checkpoint['state_dict'] = self.drop_frozen(backbone,
+                                                    checkpoint['state_dict'])
         meta['trainable_only'] = True
+
+    @staticmethod
+    def drop_frozen(backbone: ViTCLIPSTAdapter,
+                    state_dict: dict) -> dict:
+        """A recognizer state dict without the frozen backbone weights.
+
+        Args:
+            backbone: The recognizer's backbone.
+            state_dict: The recognizer's state dict (``backbone.*`` keys).
+
+        Returns:
+            dict: The same mapping minus frozen ``backbone.*`` entries.
+        """
+        frozen = {'backbone.' + k for k in backbone.frozen_state_keys()}
+        return type(state_dict)(
+            (k, v) for k, v in state_dict.items() if k not in frozen)

@@ -346,16 +346,37 @@ class ViTCLIPSTAdapter(BaseModule):
         """All ST-Adapters of the backbone, in block order."""
         return [m for m in self.modules() if isinstance(m, STConvAdapter)]
 
+    def trainable_names(self) -> List[str]:
+        """Names of the parameters that train by design.
+
+        Adapters are found by module type (:class:`STConvAdapter`); extra
+        parts come from ``unfreeze``.
+        """
+        if self.unfreeze == ('all', ):
+            return [n for n, _ in self.named_parameters()]
+        names = set()
+        for module_name, module in self.named_modules():
+            if isinstance(module, STConvAdapter):
+                names.update(f'{module_name}.{n}'
+                             for n, _ in module.named_parameters())
+        for part in self.unfreeze:
+            obj = getattr(self, part)
+            if isinstance(obj, nn.Parameter):
+                names.add(part)
+            else:
+                names.update(f'{part}.{n}' for n, _ in obj.named_parameters())
+        return [n for n, _ in self.named_parameters() if n in names]
+
+    def frozen_state_keys(self) -> List[str]:
+        """State-dict keys of the parameters that are frozen by design."""
+        trainable = set(self.trainable_names())
+        return [n for n, _ in self.named_parameters() if n not in trainable]
+
     def _freeze(self) -> None:
         """Freeze all but adapters and the parts named in ``unfreeze``."""
-        full = self.unfreeze == ('all', )
-        for param in self.parameters():
-            param.requires_grad_(full)
-        for adapter in self.adapters():
-            adapter.requires_grad_(True)
-        for name in self.unfreeze if not full else ():
-            part = getattr(self, name)
-            part.requires_grad_(True)
+        trainable = set(self.trainable_names())
+        for name, param in self.named_parameters():
+            param.requires_grad_(name in trainable)
         if self.frozen_fp16:
             for param in self.parameters():
                 if not param.requires_grad:
@@ -374,10 +395,6 @@ class ViTCLIPSTAdapter(BaseModule):
         return self
 
     # ---------------------------------------------------------------- weights
-    def frozen_state_keys(self) -> List[str]:
-        """State-dict keys of parameters that do not train."""
-        return [n for n, p in self.named_parameters() if not p.requires_grad]
-
     def init_weights(self) -> None:
         """Load CLIP weights from ``init_cfg`` (if it names a file)."""
         cfg = self.init_cfg
