@@ -20,7 +20,7 @@ import os
 import os.path as osp
 import secrets
 from pathlib import Path
-from typing import List, Union
+from typing import Iterable, List, Union
 
 from mmengine.fileio import LocalBackend, register_backend
 
@@ -39,11 +39,13 @@ def _fsync_dir(dirname: str) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(data: bytes, filepath: Union[str, Path]) -> None:
+def atomic_write_bytes(data: Union[bytes, Iterable[bytes]],
+                       filepath: Union[str, Path]) -> None:
     """Write ``data`` to ``filepath`` so that readers never see a torn file.
 
     Args:
-        data (bytes): The complete file content.
+        data (bytes | Iterable[bytes]): The complete file content, or its
+            pieces in order (streamed to disk one by one).
         filepath (str | Path): Destination. Its folder is created if needed.
             A symlink is followed: its target is replaced.
     """
@@ -59,7 +61,9 @@ def atomic_write_bytes(data: bytes, filepath: Union[str, Path]) -> None:
     fd = os.open(tmp, flags, 0o666)
     try:
         with os.fdopen(fd, 'wb') as f:
-            f.write(data)
+            for piece in ((data, ) if isinstance(
+                    data, (bytes, bytearray, memoryview)) else data):
+                f.write(piece)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
