@@ -57,6 +57,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='classify every N frames (default: 8)')
     parser.add_argument('--average-size', type=int, default=1,
                         help='windows averaged per prediction')
+    parser.add_argument('--num-clips', type=int, default=1,
+                        help='clips sampled per window (default: 1)')
     parser.add_argument('--topk', type=int, default=3)
     parser.add_argument('--threshold', type=float, default=0.0,
                         help='hide predictions scoring below this')
@@ -112,7 +114,7 @@ def main(argv: Optional[List[str]] = None) -> List[dict]:
             f'error: {args.label} has {len(labels)} labels but the model '
             f'classifies {model.cls_head.num_classes} classes')
     stream = StreamRecognizer(model, args.window, args.stride,
-                              args.average_size)
+                              args.average_size, args.num_clips)
     cap, is_camera = open_capture(args.input)
     fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
     sink = VideoSink(args.out_filename, fps) if args.out_filename else None

@@ -69,19 +69,29 @@ class StreamRecognizer:
             ``model.cfg``).
         window (int, optional): Frames the clip is sampled from. Defaults to
             ``clip_len * frame_interval * num_clips`` of the sampler, or
-            ``2 * clip_len`` for samplers without ``frame_interval``.
+            ``2 * clip_len * num_clips`` for samplers without
+            ``frame_interval``.
         stride (int): Classify every this many new frames. Defaults to 8.
         average_size (int): Windows averaged per prediction. Defaults to 1.
+        num_clips (int, optional): Clips per window. Defaults to 1 (a
+            stream is classified one clip at a time, and consecutive windows
+            can be averaged with ``average_size``); None keeps the test
+            sampler's ``num_clips``.
     """
 
     def __init__(self,
                  model: nn.Module,
                  window: Optional[int] = None,
                  stride: int = 8,
-                 average_size: int = 1) -> None:
+                 average_size: int = 1,
+                 num_clips: Optional[int] = 1) -> None:
         init_default_scope(model.cfg.get('default_scope', 'mmaction'))
         self.model = model
         self.pipeline, self.sampler = frames_pipeline(model.cfg.test_pipeline)
+        if num_clips is not None:
+            if num_clips < 1:
+                raise ValueError(f'num_clips must be >= 1, got {num_clips}')
+            self.sampler['num_clips'] = int(num_clips)
         frames_per_view = self.sampler['clip_len'] * self.sampler['num_clips']
         if window is None:
             interval = self.sampler['frame_interval'] or 2
