@@ -7,6 +7,7 @@ from typing import Deque, List, Optional, Tuple
 
 import numpy as np
 import torch
+from mmaction.registry import TRANSFORMS
 from mmengine.dataset import Compose, pseudo_collate
 from mmengine.registry import init_default_scope
 from torch import nn
@@ -15,20 +16,20 @@ from torch import nn
 _DECODE_STEPS = ('DecordInit', 'DecordDecode', 'PyAVInit', 'PyAVDecode',
                  'PyAVDecodeMotionVector', 'OpenCVInit', 'OpenCVDecode',
                  'RawFrameDecode', 'ImageDecode', 'RawFrameInit')
-#: Frame samplers whose clip layout the stream reproduces.
+#: Frame samplers the stream applies to its window.
 _SAMPLERS = ('SampleFrames', 'UniformSample', 'UniformSampleFrames',
-             'DenseSampleFrames', 'SampleAVAFrames')
+             'DenseSampleFrames')
 
 
 def frames_pipeline(test_pipeline: List[dict]) -> Tuple[Compose, dict]:
-    """Turn a file test pipeline into one that takes decoded frames.
+    """Split a file test pipeline into its frame sampler and the rest.
 
     Args:
         test_pipeline (list[dict]): The config's ``test_pipeline``.
 
     Returns:
-        tuple: (``Compose`` of the remaining steps, sampler settings with
-        ``clip_len``, ``num_clips`` and ``frame_interval``).
+        tuple: (``Compose`` of the steps after decoding, the sampler step's
+        config).
 
     Raises:
         ValueError: If the pipeline has no frame sampler.
@@ -39,11 +40,7 @@ def frames_pipeline(test_pipeline: List[dict]) -> Tuple[Compose, dict]:
         if kind in _DECODE_STEPS:
             continue
         if kind in _SAMPLERS:
-            sampler = dict(clip_len=int(step.get('clip_len', 1)),
-                           num_clips=int(step.get('num_clips', 1)),
-                           frame_interval=step.get(
-                               'frame_interval',
-                               1 if kind == 'SampleFrames' else None))
+            sampler = copy.deepcopy(dict(step))
             continue
         steps.append(copy.deepcopy(step))
     if sampler is None:
@@ -58,24 +55,25 @@ class StreamRecognizer:
     """Keep the last frames of a stream and classify them every few frames.
 
     Frames are pushed one at a time (RGB, H x W x 3). Once ``window`` frames
-    are in, every ``stride``-th push samples the clip(s) the config's test
-    sampler would take from the window (``num_clips`` segments of
-    ``clip_len`` evenly spaced frames), runs the rest of the test pipeline
-    and the model, and returns the scores averaged over the last
-    ``average_size`` windows.
+    are in, every ``stride``-th push runs the config's own test sampler
+    (``SampleFrames``, ``UniformSample``...) on the window as if it were a
+    video of ``window`` frames, takes the frames it picks, runs the rest of
+    the test pipeline and the model, and returns the class scores averaged
+    over the last ``average_size`` windows. A video of exactly ``window``
+    frames therefore gets the scores ``inference_recognizer`` gives the file.
 
     Args:
         model (nn.Module): Recognizer from ``init_recognizer`` (with
             ``model.cfg``).
-        window (int, optional): Frames the clip is sampled from. Defaults to
-            ``clip_len * frame_interval * num_clips`` of the sampler, or
-            ``2 * clip_len * num_clips`` for samplers without
-            ``frame_interval``.
+        window (int, optional): Frames the clips are sampled from. Defaults
+            to ``clip_len * frame_interval * num_clips`` for
+            ``SampleFrames`` and ``4 * clip_len * num_clips`` for samplers
+            without a frame interval.
         stride (int): Classify every this many new frames. Defaults to 8.
         average_size (int): Windows averaged per prediction. Defaults to 1.
         num_clips (int, optional): Clips per window. Defaults to 1 (a
-            stream is classified one clip at a time, and consecutive windows
-            can be averaged with ``average_size``); None keeps the test
+            stream is classified one clip at a time; consecutive windows can
+            be averaged with ``average_size``). None keeps the test
             sampler's ``num_clips``.
     """
 
@@ -87,19 +85,25 @@ class StreamRecognizer:
                  num_clips: Optional[int] = 1) -> None:
         init_default_scope(model.cfg.get('default_scope', 'mmaction'))
         self.model = model
-        self.pipeline, self.sampler = frames_pipeline(model.cfg.test_pipeline)
+        self.pipeline, sampler_cfg = frames_pipeline(model.cfg.test_pipeline)
         if num_clips is not None:
             if num_clips < 1:
                 raise ValueError(f'num_clips must be >= 1, got {num_clips}')
-            self.sampler['num_clips'] = int(num_clips)
-        frames_per_view = self.sampler['clip_len'] * self.sampler['num_clips']
+            sampler_cfg['num_clips'] = int(num_clips)
+        sampler_cfg['test_mode'] = True
+        self.sampler_cfg = sampler_cfg
+        self.sampler = TRANSFORMS.build(sampler_cfg)
+        clip_len = int(sampler_cfg.get('clip_len', 1))
+        clips = int(sampler_cfg.get('num_clips', 1))
         if window is None:
-            interval = self.sampler['frame_interval'] or 2
-            window = frames_per_view * int(interval)
-        if window < self.sampler['clip_len']:
+            if sampler_cfg['type'] == 'SampleFrames':
+                interval = int(sampler_cfg.get('frame_interval', 1))
+            else:
+                interval = 4
+            window = clip_len * interval * clips
+        if window < clip_len:
             raise ValueError(
-                f'window={window} frames is shorter than clip_len='
-                f'{self.sampler["clip_len"]}')
+                f'window={window} frames is shorter than clip_len={clip_len}')
         if stride < 1 or average_size < 1:
             raise ValueError('stride and average_size must be >= 1')
         self.window = int(window)
@@ -109,15 +113,15 @@ class StreamRecognizer:
         self.seen = 0
         self._since = 0
 
+    def _sample(self) -> Tuple[np.ndarray, dict]:
+        results = self.sampler(
+            dict(total_frames=self.window, start_index=0, label=-1,
+                 modality='RGB', filename=None))
+        return results['frame_inds'].reshape(-1) % self.window, results
+
     def frame_indices(self) -> np.ndarray:
-        """Indices, within the window, of the frames a clip is made of."""
-        clip_len, num_clips = self.sampler['clip_len'], self.sampler[
-            'num_clips']
-        segment = self.window / num_clips
-        starts = np.arange(num_clips) * segment
-        offsets = (np.arange(clip_len) + 0.5) * segment / clip_len
-        return np.clip((starts[:, None] + offsets[None, :]).astype(int), 0,
-                       self.window - 1).reshape(-1)
+        """Indices, within the window, of the frames the sampler picks."""
+        return self._sample()[0]
 
     def push(self, frame: np.ndarray) -> Optional[torch.Tensor]:
         """Add one RGB frame; returns averaged class scores when it ran.
@@ -144,16 +148,11 @@ class StreamRecognizer:
         if len(self.frames) < self.window:
             raise RuntimeError(
                 f'the window holds {len(self.frames)} of {self.window} frames')
+        indices, data = self._sample()
         frames = list(self.frames)
-        imgs = [frames[i] for i in self.frame_indices()]
-        height, width = imgs[0].shape[:2]
-        data = dict(imgs=imgs, img_shape=(height, width),
-                    original_shape=(height, width), modality='RGB',
-                    label=-1, start_index=0, total_frames=len(imgs),
-                    frame_inds=np.arange(len(imgs)),
-                    clip_len=self.sampler['clip_len'],
-                    num_clips=self.sampler['num_clips'],
-                    frame_interval=self.sampler['frame_interval'])
+        data['imgs'] = [frames[i] for i in indices]
+        height, width = data['imgs'][0].shape[:2]
+        data['img_shape'] = data['original_shape'] = (height, width)
         batch = pseudo_collate([self.pipeline(data)])
         with torch.no_grad():
             sample = self.model.test_step(batch)[0]
