@@ -4,7 +4,7 @@ Also a script: ``python tests/robust_helpers.py --work-dir W --data D``
 trains the tiny ST-Adapter recognizer on the videos of ``D`` (made by
 :func:`make_dataset`) with mmengine's Runner, so a test can SIGKILL it and
 resume it (``--resume``). ``--slow-save`` makes every checkpoint write take
-about a second and drop a ``SAVING-<name>`` marker first, so a kill can land
+about a second and drop a ``<name>.saving`` marker first, so a kill can land
 in the middle of a write on purpose.
 """
 from __future__ import annotations
@@ -22,6 +22,14 @@ import cv2
 import numpy as np
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+import stadapter_mm  # noqa: E402,F401  (compat fixes, mmaction models)
+# Registers RobustVideoDataset and the engine parts even before the package
+# imports them itself.
+import stadapter_mm.datasets.robust_video_dataset  # noqa: E402,F401
+import stadapter_mm.engine  # noqa: E402,F401
 TINY_ARCH = dict(input_resolution=32, patch_size=8, width=64, layers=2,
                  heads=4)
 BROKEN_KINDS = ('truncated', 'zero_bytes', 'random_bytes', 'corrupt',
@@ -201,11 +209,14 @@ def pipeline(test_mode: bool = True) -> List[dict]:
 def tiny_cfg(work_dir: str, data_root: str, max_epochs: int = 4,
              num_classes: int = 4, batch_size: int = 4,
              ckpt_backend: Optional[str] = None,
-             num_workers: int = 0) -> dict:
+             num_workers: int = 0,
+             experiment_name: Optional[str] = None) -> dict:
     """Runner config of a tiny ST-Adapter recognizer on generated videos.
 
     Deterministic (seeded, no dropout, fixed frame sampling), so a resumed
-    run must end with exactly the weights of an uninterrupted one.
+    run must end with exactly the weights of an uninterrupted one. The whole
+    backbone trains (``unfreeze='all'``, lr 1e-2) so that validation accuracy
+    moves within 4 epochs and best-checkpoint tracking has work to do.
     """
     def loader(split: str, shuffle: bool) -> dict:
         return dict(
@@ -230,7 +241,7 @@ def tiny_cfg(work_dir: str, data_root: str, max_epochs: int = 4,
             type='Recognizer3D',
             backbone=dict(type='ViTCLIPSTAdapter', arch=dict(TINY_ARCH),
                           adapter=dict(width=16, kernel_size=(3, 1, 1)),
-                          num_frames=4),
+                          num_frames=4, unfreeze='all'),
             cls_head=dict(type='TimeSformerHead', num_classes=num_classes,
                           in_channels=TINY_ARCH['width'],
                           dropout_ratio=0.0, average_clips='prob'),
@@ -247,7 +258,7 @@ def tiny_cfg(work_dir: str, data_root: str, max_epochs: int = 4,
         val_cfg=dict(type='ValLoop'),
         val_evaluator=dict(type='BadVideoAwareMetric',
                            metric=dict(type='AccMetric')),
-        optim_wrapper=dict(optimizer=dict(type='AdamW', lr=3e-3,
+        optim_wrapper=dict(optimizer=dict(type='AdamW', lr=1e-2,
                                           weight_decay=0.01)),
         param_scheduler=[
             dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0,
@@ -265,14 +276,15 @@ def tiny_cfg(work_dir: str, data_root: str, max_epochs: int = 4,
         randomness=dict(seed=0, deterministic=False),
         default_scope='mmaction',
         env_cfg=dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo')),
-        log_level='INFO')
+        log_level='INFO',
+        experiment_name=experiment_name)
 
 
 # ------------------------------------------------------------------ script
 def _register_test_parts() -> None:
     """A slow atomic backend and a progress hook, for kill tests only."""
     from mmaction.registry import HOOKS
-    from mmengine.fileio import register_backend
+    from mmengine.fileio import LocalBackend, register_backend
     from mmengine.hooks import Hook
 
     from stadapter_mm.engine.checkpoint import (AtomicLocalBackend,
@@ -283,7 +295,7 @@ def _register_test_parts() -> None:
 
         def put(self, obj: bytes, filepath) -> None:
             marker = osp.join(osp.dirname(str(filepath)),
-                              'SAVING-' + osp.basename(str(filepath)))
+                              osp.basename(str(filepath)) + '.saving')
             open(marker, 'w').close()
 
             def pieces():
@@ -295,7 +307,23 @@ def _register_test_parts() -> None:
             atomic_write_bytes(pieces(), filepath)
             os.remove(marker)
 
+    class SlowLocalBackend(LocalBackend):
+        """mmengine's plain (non-atomic) write, slowed like the one above."""
+
+        def put(self, obj: bytes, filepath) -> None:
+            marker = osp.join(osp.dirname(str(filepath)),
+                              osp.basename(str(filepath)) + '.saving')
+            open(marker, 'w').close()
+            step = len(obj) // 4 + 1
+            with open(filepath, 'wb') as f:
+                for start in range(0, len(obj), step):
+                    f.write(obj[start:start + step])
+                    f.flush()
+                    time.sleep(0.4)
+            os.remove(marker)
+
     register_backend('slow_atomic_local', SlowAtomicLocalBackend, force=True)
+    register_backend('slow_local', SlowLocalBackend, force=True)
 
     class ProgressHook(Hook):
         """Writes ``epoch iter`` to ``<work_dir>/progress`` after each step."""
@@ -315,17 +343,21 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument('--max-epochs', type=int, default=4)
     parser.add_argument('--resume', action='store_true')
     parser.add_argument('--slow-save', action='store_true')
+    parser.add_argument('--plain', action='store_true',
+                        help="mmengine's CheckpointHook (non-atomic)")
     parser.add_argument('--num-workers', type=int, default=0)
     args = parser.parse_args(argv)
-    sys.path.insert(0, ROOT)
-    import stadapter_mm  # noqa: F401
-    import stadapter_mm.datasets.robust_video_dataset  # noqa: F401
-    import stadapter_mm.engine  # noqa: F401
+    from mmengine.registry import init_default_scope
     from mmengine.runner import Runner
+    init_default_scope('mmaction')
     _register_test_parts()
+    backend = None
+    if args.slow_save:
+        backend = 'slow_local' if args.plain else 'slow_atomic_local'
     cfg = tiny_cfg(args.work_dir, args.data, args.max_epochs,
-                   ckpt_backend='slow_atomic_local' if args.slow_save
-                   else None, num_workers=args.num_workers)
+                   ckpt_backend=backend, num_workers=args.num_workers)
+    if args.plain:
+        cfg['default_hooks']['checkpoint']['type'] = 'CheckpointHook'
     cfg['custom_hooks'].append(dict(type='ProgressHook'))
     cfg['resume'] = args.resume
     runner = Runner.from_cfg(_as_config(cfg))

@@ -54,7 +54,8 @@ def parse_annotation_lines(lines: Sequence[str],
                            multi_class: bool = False,
                            num_classes: Optional[int] = None,
                            allow_unlabelled: bool = False,
-                           data_prefix: Optional[str] = None) -> List[dict]:
+                           data_prefix: Optional[str] = None,
+                           first_lineno: int = 1) -> List[dict]:
     """Parse annotation lines into ``dict(filename, label)`` records.
 
     Blank lines are skipped. With a single label per line, the label is the
@@ -70,6 +71,8 @@ def parse_annotation_lines(lines: Sequence[str],
         allow_unlabelled (bool): Accept lines with a path only (label
             ``-1``), as for inference lists. Defaults to False.
         data_prefix (str, optional): Folder prepended to each path.
+        first_lineno (int): Line number of ``lines[0]`` in the file, for
+            messages. Defaults to 1.
 
     Returns:
         list[dict]: ``filename`` (prefixed path), ``label`` (int, list of
@@ -82,7 +85,7 @@ def parse_annotation_lines(lines: Sequence[str],
         raise AnnotationError(
             f'{ann_file}: multi_class=True needs num_classes to be set.')
     records = []
-    for lineno, raw in enumerate(lines, start=1):
+    for lineno, raw in enumerate(lines, start=first_lineno):
         line = raw.strip()
         if not line:
             continue

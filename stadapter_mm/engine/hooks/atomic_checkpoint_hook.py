@@ -3,12 +3,17 @@ from __future__ import annotations
 
 import glob
 import os.path as osp
+import re
 from typing import Any, List, Sequence
 
+import torch
 from mmaction.registry import HOOKS
 from mmengine.dist import is_main_process
 from mmengine.fileio import LocalBackend, get_file_backend
 from mmengine.hooks import CheckpointHook
+from mmengine.model import is_model_wrapper
+
+from ...models.clip_checkpoint import CheckpointError
 
 from ..checkpoint import atomic_write_text, stale_temp_files
 
@@ -56,15 +61,23 @@ class AtomicCheckpointHook(CheckpointHook):
     3. Files whose removal a kill interrupted, stale temporary files and a
        best checkpoint written after the last committed checkpoint are
        cleaned up when the run resumes.
+    4. A checkpoint given by ``load_from`` or ``resume`` whose tensors do
+       not fit the model (another architecture, or not a checkpoint of this
+       model at all) is refused before training starts; mmengine would load
+       what fits and train on silently.
 
     Args:
         *args: Positional arguments of ``CheckpointHook``.
+        check_shapes (bool): Refuse checkpoints that do not fit the model
+            (item 4). Defaults to True.
         **kwargs: Keyword arguments of ``CheckpointHook`` (``interval``,
             ``max_keep_ckpts``, ``save_best``, ``backend_args``...).
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, check_shapes: bool = True,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.check_shapes = check_shapes
         self._auto_atomic = (self.backend_args is None
                              and self.file_client_args is None)
         self._pending: List[str] = []
@@ -104,6 +117,48 @@ class AtomicCheckpointHook(CheckpointHook):
                 'unfinished write, an outdated checkpoint or a best '
                 'checkpoint the resumed state does not record): ' +
                 ', '.join(removed))
+
+    # --------------------------------------------------------------- loading
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        """Refuse a checkpoint that does not fit the model.
+
+        mmengine calls this hook after reading a ``load_from``/``resume``
+        file and before copying it into the model.
+
+        Raises:
+            CheckpointError: If tensors have other shapes than the model's,
+                or the file shares no parameter name with the model.
+        """
+        if not self.check_shapes:
+            return
+        model = runner.model.module if is_model_wrapper(
+            runner.model) else runner.model
+        own = model.state_dict()
+        state = checkpoint.get('state_dict', checkpoint)
+        tensors = {
+            re.sub(r'^module\.', '', k): v
+            for k, v in state.items() if isinstance(v, torch.Tensor)
+        }
+        source = getattr(runner, '_load_from', None) or osp.join(
+            runner.work_dir, 'last_checkpoint')
+        if tensors and not any(k in own for k in tensors):
+            raise CheckpointError(
+                f'{source} shares no parameter name with the model (it has '
+                f'e.g. {sorted(tensors)[:3]}): it is not a checkpoint of '
+                'this recognizer. A CLIP file belongs in the backbone\'s '
+                'init_cfg=dict(type="Pretrained", checkpoint=...), not in '
+                'load_from.')
+        bad = [(k, tuple(v.shape), tuple(own[k].shape))
+               for k, v in tensors.items()
+               if k in own and tuple(v.shape) != tuple(own[k].shape)]
+        if bad:
+            details = '; '.join(f'{k}: {a} in the file vs {b} in the model'
+                                for k, a, b in bad[:4])
+            raise CheckpointError(
+                f'{source} was saved from a model of another architecture '
+                f'({len(bad)} tensors differ in shape, e.g. {details}). Use '
+                'the config the checkpoint was trained with (backbone arch, '
+                'adapter width/kernel, head num_classes), or drop load_from.')
 
     # ---------------------------------------------------------------- saving
     def _remove_now(self, paths: Sequence[str]) -> List[str]:
