@@ -301,8 +301,8 @@ test_dataloader = dict(
 
 
 def write_video(path: str, frames: int = 24, size: Sequence[int] = (64, 48),
-                seed: int = 0, fps: int = 8) -> str:
-    """Write a small mp4 (mp4v) of a square moving over noise.
+                seed: int = 0, fps: int = 8, noise: bool = True) -> str:
+    """Write a small mp4 (mp4v) of a square moving over a background.
 
     Args:
         path: Output file.
@@ -310,6 +310,8 @@ def write_video(path: str, frames: int = 24, size: Sequence[int] = (64, 48),
         size: (width, height).
         seed: Random seed of the background.
         fps: Frame rate.
+        noise: Random background (else a smooth gradient, which survives
+            lossy re-encoding nearly unchanged).
     """
     import cv2
     import numpy as np
@@ -317,7 +319,12 @@ def write_video(path: str, frames: int = 24, size: Sequence[int] = (64, 48),
     width, height = size
     writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), fps,
                              (width, height))
-    base = rng.integers(0, 255, (height, width, 3), dtype=np.uint8)
+    if noise:
+        base = rng.integers(0, 255, (height, width, 3), dtype=np.uint8)
+    else:
+        ramp = np.linspace(40, 200, width, dtype=np.float64)
+        base = np.repeat(ramp[None, :, None], height, 0).repeat(3, 2)
+        base = base.astype(np.uint8)
     for i in range(frames):
         frame = base.copy()
         x = (3 * i) % (width - 10)
