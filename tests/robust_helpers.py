@@ -263,9 +263,10 @@ def tiny_cfg(work_dir: str, data_root: str, max_epochs: int = 4,
         param_scheduler=[
             dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0,
                  end=1, convert_to_iter_based=True),
+        ] + ([
             dict(type='CosineAnnealingLR', T_max=max_epochs - 1, eta_min=0,
                  by_epoch=True, begin=1, end=max_epochs),
-        ],
+        ] if max_epochs > 1 else []),
         default_hooks=dict(
             timer=dict(type='IterTimerHook'),
             logger=dict(type='LoggerHook', interval=1),

@@ -69,15 +69,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return args
 
 
-def _check(job: Job, frames: int, full: bool) -> Tuple[int, Dict]:
-    return job[0], check_video(job[1], num_frames=frames, full=full)
-
-
 def _scan_isolated(job: Job, frames: int, full: bool) -> Dict:
     """Check one video in its own process (after a decoder crash)."""
     with ProcessPoolExecutor(max_workers=1) as pool:
         try:
-            return pool.submit(_check, job, frames, full).result()[1]
+            return pool.submit(check_video, job[1], frames, full).result()
         except BrokenProcessPool:
             return dict(ok=False, frames=0, fps=None,
                         reason='the decoder crashed on this file')
@@ -91,10 +87,12 @@ def scan(jobs: List[Job], workers: int, frames: int, full: bool,
                dynamic_ncols=True)
     try:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(_check, job, frames, full) for job in jobs]
+            futures = {
+                pool.submit(check_video, path, frames, full): lineno
+                for lineno, path in jobs
+            }
             for future in as_completed(futures):
-                lineno, result = future.result()
-                results[lineno] = result
+                results[futures[future]] = future.result()
                 bar.update()
     except BrokenProcessPool:
         # A file crashed a decoding process: check the rest one by one.
