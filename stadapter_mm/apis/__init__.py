@@ -11,7 +11,7 @@ from .task_file import (TaskFileError, load_task, make_task, read_label_map,
                         save_task, task_config, task_state_dict)
 
 __all__ = [
-    'MultiTaskInferencer', 'StreamRecognizer', 'TaskBank', 'TaskFileError', 'load_task',
-    'make_task', 'read_label_map', 'save_task', 'task_config',
+    'MultiTaskInferencer', 'StreamRecognizer', 'TaskBank', 'TaskFileError',
+    'load_task', 'make_task', 'read_label_map', 'save_task', 'task_config',
     'task_state_dict', 'topk_labels'
 ]

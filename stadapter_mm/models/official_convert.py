@@ -162,11 +162,15 @@ def official_layout(state_dict: Mapping[str, Tensor]) -> dict:
 
 
 def describe_layout(layout: Mapping) -> str:
-    """A short human-readable adapter layout, e.g. ``'12x384 (mlp)'``."""
+    """A short readable adapter layout.
+
+    Example: ``'12x384 before mlp in blocks 0-11, kernel (3, 1, 1)'``.
+    """
     count = len(layout['blocks']) * len(layout['positions'])
+    kernel = tuple(layout['kernel_size'])
     return (f'{count}x{layout["width"]} before '
             f'{"+".join(layout["positions"])} in blocks '
-            f'{_ranges(layout["blocks"])}, kernel {tuple(layout["kernel_size"])}')
+            f'{_ranges(layout["blocks"])}, kernel {kernel}')
 
 
 def _ranges(indices: List[int]) -> str:

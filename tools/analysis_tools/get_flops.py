@@ -2,8 +2,10 @@
 
 Examples::
 
-    python tools/analysis_tools/get_flops.py configs/stadapter_vitb16_k400.py
-    python tools/analysis_tools/get_flops.py configs/stadapter_vitb16_k400.py \\
+    python tools/analysis_tools/get_flops.py \\
+        configs/stadapter_vitb16_k400.py
+    python tools/analysis_tools/get_flops.py \\
+        configs/stadapter_vitb16_k400.py \\
         --num-frames 8 16 32 --arch ViT-B/16 ViT-L/14 --counter torch
 
 One row per (arch, frames): total and trainable parameters of the whole

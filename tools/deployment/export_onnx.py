@@ -156,7 +156,11 @@ def export(model: nn.Module, path: str, view_shape: tuple,
                 wrapper, (example, ), input_names=['video'],
                 output_names=['logits'], opset_version=opset, dynamo=True,
                 dynamic_shapes={'video': {0: batch}}, verbose=False)
-            program.save(path, external_data=False)
+            # ONNX protobufs stop at 2 GB: larger models keep their weights
+            # in a side file (path + '.data').
+            size = sum(p.numel() * p.element_size()
+                       for p in wrapper.parameters())
+            program.save(path, external_data=size > 1.5e9)
     return path
 
 
