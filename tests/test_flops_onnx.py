@@ -134,6 +134,8 @@ def onnx_setup(tiny_cfg, tmp_path_factory):
 def test_onnx_export_dynamic_batch(onnx_setup, legacy):
     pytest.importorskip('onnxruntime')
     onnx = pytest.importorskip('onnx')
+    if not legacy:
+        pytest.importorskip('onnxscript')  # the torch.export-based exporter
     tool = load_tool('tools/deployment/export_onnx.py')
     out = str(onnx_setup['root'] / f'tiny_{int(legacy)}.onnx')
     argv = [onnx_setup['cfg'], onnx_setup['ckpt'], '--out', out, '--verify']
