@@ -292,7 +292,7 @@ def _register_test_parts() -> None:
                                                 atomic_write_bytes)
 
     class SlowAtomicLocalBackend(AtomicLocalBackend):
-        """Atomic writes in 4 pieces 0.4 s apart, after a marker file."""
+        """Atomic writes in 4 pieces 0.25 s apart, after a marker file."""
 
         def put(self, obj: bytes, filepath) -> None:
             marker = osp.join(osp.dirname(str(filepath)),
@@ -303,7 +303,7 @@ def _register_test_parts() -> None:
                 step = len(obj) // 4 + 1
                 for start in range(0, len(obj), step):
                     yield obj[start:start + step]
-                    time.sleep(0.4)
+                    time.sleep(0.25)
 
             atomic_write_bytes(pieces(), filepath)
             os.remove(marker)
@@ -320,19 +320,30 @@ def _register_test_parts() -> None:
                 for start in range(0, len(obj), step):
                     f.write(obj[start:start + step])
                     f.flush()
-                    time.sleep(0.4)
+                    time.sleep(0.25)
             os.remove(marker)
 
     register_backend('slow_atomic_local', SlowAtomicLocalBackend, force=True)
     register_backend('slow_local', SlowLocalBackend, force=True)
 
     class ProgressHook(Hook):
-        """Writes ``epoch iter`` to ``<work_dir>/progress`` after each step."""
+        """Writes ``epoch iter`` to ``<work_dir>/progress`` after each step
+        and ``epoch batch`` to ``<work_dir>/val_progress`` after each
+        validation step (then waits ``val_pause`` seconds)."""
+
+        def __init__(self, val_pause: float = 0.0) -> None:
+            self.val_pause = val_pause
 
         def after_train_iter(self, runner, batch_idx, data_batch=None,
                              outputs=None) -> None:
             with open(osp.join(runner.work_dir, 'progress'), 'w') as f:
                 f.write(f'{runner.epoch} {runner.iter + 1}')
+
+        def after_val_iter(self, runner, batch_idx, data_batch=None,
+                           outputs=None) -> None:
+            with open(osp.join(runner.work_dir, 'val_progress'), 'w') as f:
+                f.write(f'{runner.epoch} {batch_idx + 1}')
+            time.sleep(self.val_pause)
 
     HOOKS.register_module('ProgressHook', module=ProgressHook, force=True)
 
@@ -344,6 +355,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument('--max-epochs', type=int, default=4)
     parser.add_argument('--resume', action='store_true')
     parser.add_argument('--slow-save', action='store_true')
+    parser.add_argument('--slow-val', action='store_true',
+                        help='pause 1 s after each validation step')
     parser.add_argument('--plain', action='store_true',
                         help="mmengine's CheckpointHook (non-atomic)")
     parser.add_argument('--num-workers', type=int, default=0)
@@ -359,7 +372,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                    ckpt_backend=backend, num_workers=args.num_workers)
     if args.plain:
         cfg['default_hooks']['checkpoint']['type'] = 'CheckpointHook'
-    cfg['custom_hooks'].append(dict(type='ProgressHook'))
+    cfg['custom_hooks'].append(
+        dict(type='ProgressHook', val_pause=1.0 if args.slow_val else 0.0))
     cfg['resume'] = args.resume
     runner = Runner.from_cfg(_as_config(cfg))
     runner.train()

@@ -15,7 +15,7 @@ from typing import IO, Iterator, List, Set
 
 try:
     import fcntl
-except ImportError:  # not POSIX: appends stay line-atomic, dedup is best-effort
+except ImportError:  # not POSIX: line appends only, dedup best-effort
     fcntl = None
 
 

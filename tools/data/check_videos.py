@@ -8,12 +8,13 @@ lines are copied unchanged to the cleaned list.
 
 Example::
 
-    python tools/data/check_videos.py data/kinetics400/kinetics400_train_list_videos.txt \\
+    python tools/data/check_videos.py \\
+        data/kinetics400/kinetics400_train_list_videos.txt \\
         --data-prefix data/kinetics400/videos_train --workers 16
 
-writes ``..._list_videos.clean.txt`` and ``..._list_videos.report.json``
-next to the list. A video that crashes the decoder outright is isolated and
-reported too.
+writes ``kinetics400_train_list_videos.clean.txt`` and
+``kinetics400_train_list_videos.report.json`` next to the list. A video
+that crashes the decoder outright is isolated and reported too.
 """
 from __future__ import annotations
 

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import glob
+import json
 import os.path as osp
 import re
-from typing import Any, List, Sequence
+from typing import Any, List, Optional, Sequence, Tuple
 
 import torch
 from mmaction.registry import HOOKS
@@ -12,6 +13,7 @@ from mmengine.dist import is_main_process
 from mmengine.fileio import LocalBackend, get_file_backend
 from mmengine.hooks import CheckpointHook
 from mmengine.model import is_model_wrapper
+from mmengine.runner import BaseLoop, EpochBasedTrainLoop, IterBasedTrainLoop
 
 from ...models.clip_checkpoint import CheckpointError
 
@@ -21,6 +23,8 @@ from ..checkpoint import atomic_write_text, stale_temp_files
 #: checkpoint carrying the key is on disk (removed again after a resume if a
 #: kill stopped their removal).
 PENDING_KEY = 'pending_ckpt_removals'
+#: File in the work folder recording the last completed validation.
+VAL_RECORD = 'last_validation'
 
 
 class _DeferredRemoval:
@@ -65,19 +69,30 @@ class AtomicCheckpointHook(CheckpointHook):
        not fit the model (another architecture, or not a checkpoint of this
        model at all) is refused before training starts; mmengine would load
        what fits and train on silently.
+    5. The checkpoint of an epoch (or iteration) is written before its
+       validation runs, so a kill during validation used to lose that
+       validation for good (and with it a possible best checkpoint). Each
+       completed validation is now recorded in ``<work_dir>/last_validation``
+       and a resumed run first re-runs a validation that was due at its
+       starting point but never completed.
 
     Args:
         *args: Positional arguments of ``CheckpointHook``.
         check_shapes (bool): Refuse checkpoints that do not fit the model
             (item 4). Defaults to True.
+        revalidate_on_resume (bool): Item 5. Defaults to True.
         **kwargs: Keyword arguments of ``CheckpointHook`` (``interval``,
             ``max_keep_ckpts``, ``save_best``, ``backend_args``...).
     """
 
-    def __init__(self, *args: Any, check_shapes: bool = True,
+    def __init__(self,
+                 *args: Any,
+                 check_shapes: bool = True,
+                 revalidate_on_resume: bool = True,
                  **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.check_shapes = check_shapes
+        self.revalidate_on_resume = revalidate_on_resume
         self._auto_atomic = (self.backend_args is None
                              and self.file_client_args is None)
         self._pending: List[str] = []
@@ -90,8 +105,15 @@ class AtomicCheckpointHook(CheckpointHook):
             self.backend_args = dict(backend='atomic_local')
             self.file_backend = get_file_backend(
                 self.out_dir, backend_args=self.backend_args)
-        if is_main_process() and runner.iter > 0:
+        if runner.iter == 0:
+            return  # a fresh run, not a resumed one
+        last = runner.message_hub.get_info('last_ckpt')
+        if last and self.file_backend.isfile(last):
+            self.last_ckpt = last  # a new best re-saves it, as before the kill
+        if is_main_process():
             self._clean_after_resume(runner)
+        if self.revalidate_on_resume:
+            self._revalidate(runner)
 
     def _tracked_best(self) -> List[str]:
         paths = [getattr(self, 'best_ckpt_path', None)]
@@ -106,8 +128,13 @@ class AtomicCheckpointHook(CheckpointHook):
         leftovers += stale_temp_files(out_dir)
         if self.save_best:
             tracked = self._tracked_best()
+            keys = [k.replace('/', '_') for k in self.key_indicators]
+            patterns = ['best_*'] if 'auto' in keys else [
+                f'best_{glob.escape(k)}_*' for k in keys
+            ]
             leftovers += [
-                p for p in glob.glob(osp.join(glob.escape(out_dir), 'best_*'))
+                p for pattern in patterns
+                for p in glob.glob(osp.join(glob.escape(out_dir), pattern))
                 if osp.abspath(p) not in tracked
             ]
         removed = self._remove_now(leftovers)
@@ -117,6 +144,54 @@ class AtomicCheckpointHook(CheckpointHook):
                 'unfinished write, an outdated checkpoint or a best '
                 'checkpoint the resumed state does not record): ' +
                 ', '.join(removed))
+
+    # ------------------------------------------------------------ validation
+    @staticmethod
+    def _position(runner) -> Optional[Tuple[str, int]]:
+        """('epoch' | 'iter', value) if a validation is due right now."""
+        loop = runner.train_loop
+        if isinstance(loop, EpochBasedTrainLoop):
+            key, pos, end = 'epoch', loop.epoch, loop.max_epochs
+        elif isinstance(loop, IterBasedTrainLoop):
+            key, pos, end = 'iter', loop.iter, loop.max_iters
+        else:
+            return None
+        if hasattr(loop, '_decide_current_val_interval'):
+            loop._decide_current_val_interval()
+        due = pos >= loop.val_begin and (pos % loop.val_interval == 0
+                                         or pos == end)
+        return (key, pos) if due else None
+
+    def _revalidate(self, runner) -> None:
+        if not isinstance(getattr(runner, '_val_loop', None), BaseLoop):
+            return
+        position = self._position(runner)
+        if position is None:
+            return
+        key, pos = position
+        record = osp.join(runner.work_dir, VAL_RECORD)
+        done = -1
+        if osp.isfile(record):
+            with open(record) as f:
+                try:
+                    done = int(json.load(f).get(key, -1))
+                except ValueError:
+                    done = -1
+        if done >= pos:
+            return
+        runner.logger.info(
+            f'Resumed at {key} {pos}, whose validation did not complete '
+            'before the run was interrupted: validating now.')
+        runner.val_loop.run()
+
+    def after_val_epoch(self, runner, metrics: dict) -> None:
+        """Save the best checkpoint, then record the validation as done."""
+        super().after_val_epoch(runner, metrics)
+        if is_main_process() and isinstance(
+                getattr(runner, '_train_loop', None), BaseLoop):
+            atomic_write_text(
+                json.dumps(dict(epoch=runner.epoch, iter=runner.iter)),
+                osp.join(runner.work_dir, VAL_RECORD))
 
     # --------------------------------------------------------------- loading
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
