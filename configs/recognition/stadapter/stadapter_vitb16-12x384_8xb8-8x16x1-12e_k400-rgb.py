@@ -1,0 +1,178 @@
+# ST-Adapter on Kinetics-400: the official recipe (Pan et al., NeurIPS 2022).
+# CLIP ViT-B/16, frozen; one 384-wide ST-Adapter before the MLP of each of the
+# 12 blocks; 8 frames at interval 16, 1 clip; 8 GPUs x 8 clips = 64 clips per
+# step; AdamW 1e-3 per 256 clips; 12 epochs (2 warm-up, cosine); test 3 clips
+# x 1 crop (`tools/test.py ... --views 3x3` for 3 clips x 3 crops).
+_base_ = ['mmaction::_base_/default_runtime.py']
+
+custom_imports = dict(
+    imports=['stadapter_mm', 'stadapter_mm.datasets'],
+    allow_failed_imports=False)
+
+# ----------------------------------------------------------------- paths
+clip_checkpoint = 'checkpoints/clip/ViT-B-16.pt'  # OpenAI CLIP file
+data_root = 'data/kinetics400/videos_train'
+data_root_val = 'data/kinetics400/videos_val'
+ann_file_train = 'data/kinetics400/kinetics400_train_list_videos.txt'
+ann_file_val = 'data/kinetics400/kinetics400_val_list_videos.txt'
+ann_file_test = 'data/kinetics400/kinetics400_val_list_videos.txt'
+label_map = 'data/label_maps/label_map_k400.txt'
+
+# ----------------------------------------------------------------- model
+model = dict(
+    type='Recognizer3D',
+    backbone=dict(
+        type='ViTCLIPSTAdapter',
+        arch='ViT-B/16',
+        adapter='12x384',  # before the MLP of every block
+        num_frames=8,
+        init_cfg=dict(type='Pretrained', checkpoint=clip_checkpoint)),
+    cls_head=dict(
+        type='TimeSformerHead',
+        num_classes=400,
+        in_channels=768,
+        dropout_ratio=0.5,
+        init_std=0.02,
+        average_clips='prob'),
+    data_preprocessor=dict(
+        type='ActionDataPreprocessor',
+        mean=[122.769, 116.74, 104.04],  # CLIP's, in 0-255
+        std=[68.493, 66.63, 70.32],
+        format_shape='NCTHW'))
+
+# ------------------------------------------------------------------ data
+dataset_type = 'VideoDataset'
+file_client_args = dict(io_backend='disk')
+train_pipeline = [
+    dict(type='DecordInit', **file_client_args),
+    dict(type='SampleFrames', clip_len=8, frame_interval=16, num_clips=1),
+    dict(type='DecordDecode'),
+    # Short side scale jitter to [1.0, 1.15] x 224, then a 224 crop.
+    dict(type='RandomRescale', scale_range=(224, 258)),
+    dict(type='RandomCrop', size=224),
+    dict(type='Flip', flip_ratio=0.5),
+    dict(type='FormatShape', input_format='NCTHW'),
+    dict(type='PackActionInputs')
+]
+val_pipeline = [
+    dict(type='DecordInit', **file_client_args),
+    dict(
+        type='SampleFrames',
+        clip_len=8,
+        frame_interval=16,
+        num_clips=1,
+        test_mode=True),
+    dict(type='DecordDecode'),
+    dict(type='Resize', scale=(-1, 224)),
+    dict(type='CenterCrop', crop_size=224),
+    dict(type='FormatShape', input_format='NCTHW'),
+    dict(type='PackActionInputs')
+]
+# Official protocol: 3 temporal clips x 1 centre crop.
+test_pipeline = [
+    dict(type='DecordInit', **file_client_args),
+    dict(
+        type='SampleFrames',
+        clip_len=8,
+        frame_interval=16,
+        num_clips=3,
+        test_mode=True),
+    dict(type='DecordDecode'),
+    dict(type='Resize', scale=(-1, 224)),
+    dict(type='CenterCrop', crop_size=224),
+    dict(type='FormatShape', input_format='NCTHW'),
+    dict(type='PackActionInputs')
+]
+
+train_dataloader = dict(
+    batch_size=8,
+    num_workers=8,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    dataset=dict(
+        type=dataset_type,
+        ann_file=ann_file_train,
+        data_prefix=dict(video=data_root),
+        pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=8,
+    num_workers=8,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=dataset_type,
+        ann_file=ann_file_val,
+        data_prefix=dict(video=data_root_val),
+        pipeline=val_pipeline,
+        test_mode=True))
+test_dataloader = dict(
+    batch_size=1,
+    num_workers=8,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=dataset_type,
+        ann_file=ann_file_test,
+        data_prefix=dict(video=data_root_val),
+        pipeline=test_pipeline,
+        test_mode=True))
+
+val_evaluator = dict(type='AccMetric')
+test_evaluator = val_evaluator
+
+# -------------------------------------------------------------- schedule
+max_epochs = 12
+warmup_epochs = 2
+train_cfg = dict(
+    type='EpochBasedTrainLoop',
+    max_epochs=max_epochs,
+    val_begin=1,
+    val_interval=3)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+
+# AdamW, lr 1e-3 per 256 clips (scaled to the real total batch by
+# auto_scale_lr), weight decay 0.01 except on biases.
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(
+        type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=0.01),
+    paramwise_cfg=dict(bias_decay_mult=0.0))
+auto_scale_lr = dict(enable=True, base_batch_size=256)
+# Mixed precision (fp16 AMP) when training on CUDA; tools/train.py falls back
+# to fp32 on a CPU-only machine.
+mixed_precision = True
+
+# Explicit ends: resuming with a larger max_epochs must not freeze the lr.
+param_scheduler = [
+    dict(
+        type='LinearLR',
+        start_factor=1e-3,
+        by_epoch=True,
+        begin=0,
+        end=warmup_epochs,
+        convert_to_iter_based=True),
+    dict(
+        type='CosineAnnealingLR',
+        T_max=max_epochs - warmup_epochs,
+        eta_min=0.0,
+        by_epoch=True,
+        begin=warmup_epochs,
+        end=max_epochs,
+        convert_to_iter_based=True)
+]
+
+# --------------------------------------------------------------- runtime
+default_hooks = dict(
+    checkpoint=dict(
+        type='CheckpointHook', interval=1, max_keep_ckpts=3,
+        save_best='auto'),
+    logger=dict(type='LoggerHook', interval=50, ignore_last=False))
+# Checkpoints keep adapters and head only (about 1/10 of the model); the
+# frozen CLIP weights come back from clip_checkpoint on every load.
+custom_hooks = [
+    dict(
+        type='FrozenParamHook',
+        save_trainable_only=True,
+        max_trainable_ratio=0.2)
+]

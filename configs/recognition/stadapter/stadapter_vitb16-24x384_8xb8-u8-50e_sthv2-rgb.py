@@ -1,0 +1,91 @@
+# ST-Adapter on Something-Something v2: the official recipe.
+# CLIP ViT-B/16, frozen; 384-wide ST-Adapters before the attention and before
+# the MLP of each of the 12 blocks (24 adapters); 8 frames sampled uniformly
+# over the whole video; RandAugment (magnitude 7, 4 ops, one policy per clip);
+# no flip (SSv2 labels depend on left and right); 50 epochs (2 warm-up,
+# cosine); test 1 clip x 3 crops. Optimizer and runtime as for Kinetics-400.
+_base_ = ['./stadapter_vitb16-12x384_8xb8-8x16x1-12e_k400-rgb.py']
+
+# ----------------------------------------------------------------- paths
+data_root = 'data/sthv2/videos'
+data_root_val = 'data/sthv2/videos'
+ann_file_train = 'data/sthv2/sthv2_train_list_videos.txt'
+ann_file_val = 'data/sthv2/sthv2_val_list_videos.txt'
+ann_file_test = 'data/sthv2/sthv2_val_list_videos.txt'
+label_map = 'data/label_maps/label_map_sthv2.txt'
+
+# ----------------------------------------------------------------- model
+model = dict(
+    backbone=dict(adapter='24x384'),  # before attention and before MLP
+    cls_head=dict(num_classes=174))
+
+# ------------------------------------------------------------------ data
+file_client_args = dict(io_backend='disk')
+train_pipeline = [
+    dict(type='DecordInit', **file_client_args),
+    dict(type='UniformSample', clip_len=8),
+    dict(type='DecordDecode'),
+    dict(type='Resize', scale=(-1, 256)),
+    dict(type='RandomResizedCrop'),
+    dict(type='Resize', scale=(224, 224), keep_ratio=False),
+    dict(
+        type='VideoRandAugment', num_ops=4, magnitude=7, magnitude_std=0.5),
+    dict(type='FormatShape', input_format='NCTHW'),
+    dict(type='PackActionInputs')
+]
+val_pipeline = [
+    dict(type='DecordInit', **file_client_args),
+    dict(type='UniformSample', clip_len=8, test_mode=True),
+    dict(type='DecordDecode'),
+    dict(type='Resize', scale=(-1, 224)),
+    dict(type='CenterCrop', crop_size=224),
+    dict(type='FormatShape', input_format='NCTHW'),
+    dict(type='PackActionInputs')
+]
+# Official protocol: 1 clip x 3 crops along the long side.
+test_pipeline = [
+    dict(type='DecordInit', **file_client_args),
+    dict(type='UniformSample', clip_len=8, num_clips=1, test_mode=True),
+    dict(type='DecordDecode'),
+    dict(type='Resize', scale=(-1, 224)),
+    dict(type='ThreeCrop', crop_size=224),
+    dict(type='FormatShape', input_format='NCTHW'),
+    dict(type='PackActionInputs')
+]
+train_dataloader = dict(
+    dataset=dict(
+        ann_file=ann_file_train,
+        data_prefix=dict(video=data_root),
+        pipeline=train_pipeline))
+val_dataloader = dict(
+    dataset=dict(
+        ann_file=ann_file_val,
+        data_prefix=dict(video=data_root_val),
+        pipeline=val_pipeline))
+test_dataloader = dict(
+    dataset=dict(
+        ann_file=ann_file_test,
+        data_prefix=dict(video=data_root_val),
+        pipeline=test_pipeline))
+
+# -------------------------------------------------------------- schedule
+max_epochs = 50
+warmup_epochs = 2
+train_cfg = dict(max_epochs=max_epochs, val_interval=5)
+param_scheduler = [
+    dict(
+        type='LinearLR',
+        start_factor=1e-3,
+        by_epoch=True,
+        begin=0,
+        end=warmup_epochs,
+        convert_to_iter_based=True),
+    dict(
+        type='CosineAnnealingLR',
+        T_max=max_epochs - warmup_epochs,
+        eta_min=0.0,
+        by_epoch=True,
+        begin=warmup_epochs,
+        end=max_epochs,
+        convert_to_iter_based=True)
+]

@@ -1,0 +1,238 @@
+"""Every config loads, builds (tiny override) and says what it contains."""
+import glob
+import os.path as osp
+import re
+
+import pytest
+import torch
+from mmaction.registry import MODELS, TRANSFORMS
+from mmaction.structures import ActionDataSample
+from mmengine.config import Config
+from mmengine.optim import build_optim_wrapper
+
+from stadapter_mm.models import ViTCLIPSTAdapter
+
+from conftest import ROOT, TINY_ARCH
+
+CONFIG_DIR = osp.join(ROOT, 'configs')
+ALL_CONFIGS = sorted(
+    osp.relpath(p, CONFIG_DIR)
+    for p in glob.glob(osp.join(CONFIG_DIR, '**', '*.py'), recursive=True))
+#: Configs named by the pattern (the short aliases are checked separately).
+NAMED_CONFIGS = [c for c in ALL_CONFIGS if '/' in c]
+
+NAME_PATTERN = re.compile(
+    r'^(?P<method>stadapter|linearprobe)_(?P<arch>vit[a-z0-9]+)'
+    r'(?:-(?P<count>\d+)x(?P<width>\d+))?'
+    r'_(?P<gpus>\d+)xb(?P<batch>\d+)'
+    r'-(?:(?P<clip>\d+)x(?P<interval>\d+)x(?P<clips>\d+)|u(?P<uniform>\d+))'
+    r'-(?P<epochs>\d+)e_(?P<dataset>[a-z0-9]+)-rgb\.py$')
+ARCH_NAMES = {'vitb16': 'ViT-B/16', 'vitl14': 'ViT-L/14'}
+DATASETS = {'k400': ('kinetics400', 400), 'sthv2': ('sthv2', 174),
+            'sweeps': ('synthetic_sweeps', 4)}
+
+
+def load(name):
+    return Config.fromfile(osp.join(CONFIG_DIR, name))
+
+
+def sampler(pipeline):
+    found = [t for t in pipeline
+             if t['type'] in ('SampleFrames', 'UniformSample')]
+    assert len(found) == 1, pipeline
+    return found[0]
+
+
+def tiny_model_cfg(cfg):
+    """The config's model on the 2-layer test ViT, without CLIP weights."""
+    model = cfg.model.copy()
+    backbone = dict(model.backbone)
+    backbone.update(arch=dict(TINY_ARCH), init_cfg=None, with_cp=False)
+    adapter = backbone.get('adapter')
+    if isinstance(adapter, str):
+        adapter = dict(preset=adapter)
+    if adapter is not None:
+        # Same positions and blocks; a bottleneck that fits width 64.
+        backbone['adapter'] = dict(adapter, width=32)
+    model.backbone = backbone
+    model.cls_head = dict(model.cls_head, in_channels=TINY_ARCH['width'])
+    return model
+
+
+def test_config_list_is_complete():
+    assert 'stadapter_vitb16_k400.py' in ALL_CONFIGS
+    assert 'stadapter_vitb16_ssv2.py' in ALL_CONFIGS
+    assert len(NAMED_CONFIGS) >= 9
+
+
+@pytest.mark.parametrize('name', ALL_CONFIGS)
+def test_config_builds_and_runs(name):
+    cfg = load(name)
+    model = MODELS.build(tiny_model_cfg(cfg))
+    pipeline = cfg.train_dataloader.dataset.pipeline
+    clip_len = sampler(pipeline)['clip_len']
+    num_classes = cfg.model.cls_head.num_classes
+    inputs = torch.rand(2, 1, 3, clip_len, 32, 32) * 255
+    samples = [ActionDataSample().set_gt_label(i % num_classes)
+               for i in range(2)]
+    data = model.data_preprocessor(
+        dict(inputs=list(inputs), data_samples=samples), training=True)
+    losses = model(**data, mode='loss')
+    assert torch.isfinite(losses['loss_cls'])
+    losses['loss_cls'].backward()
+    adapters = model.backbone.adapters()
+    if adapters:
+        assert adapters[0].fc2.weight.grad is not None
+    for key in ('train_pipeline', 'val_pipeline', 'test_pipeline'):
+        for transform in cfg[key]:
+            TRANSFORMS.build(transform)
+    build_optim_wrapper(model, cfg.optim_wrapper)
+
+
+@pytest.mark.parametrize('name', NAMED_CONFIGS)
+def test_name_matches_contents(name):
+    match = NAME_PATTERN.match(osp.basename(name))
+    assert match, f'{name} does not follow the naming pattern'
+    m = match.groupdict()
+    cfg = load(name)
+    backbone = cfg.model.backbone
+
+    # Architecture.
+    if m['arch'] in ARCH_NAMES:
+        assert backbone.arch == ARCH_NAMES[m['arch']]
+        settings = ViTCLIPSTAdapter.arch_zoo[backbone.arch]
+    else:
+        arch = re.fullmatch(r'vitw(\d+)l(\d+)p(\d+)', m['arch'])
+        assert arch, m['arch']
+        settings = backbone.arch
+        assert (settings['width'], settings['layers'],
+                settings['patch_size']) == tuple(map(int, arch.groups()))
+    assert cfg.model.cls_head.in_channels == settings['width']
+
+    # Adapters: count x bottleneck width (none for a linear probe).
+    resolved = ViTCLIPSTAdapter._resolve_adapter(
+        backbone.adapter, settings['width'], settings['layers'])
+    if m['method'] == 'linearprobe':
+        assert resolved is None and m['count'] is None
+    else:
+        count = len(resolved['blocks']) * len(resolved['positions'])
+        assert (count, resolved['width']) == (int(m['count']),
+                                              int(m['width']))
+
+    # Batch per GPU; the GPU count is what auto_scale_lr scales from.
+    assert cfg.train_dataloader.batch_size == int(m['batch'])
+
+    # Frames.
+    for key in ('train_pipeline', 'val_pipeline', 'test_pipeline'):
+        frames = sampler(cfg[key])
+        if m['uniform']:
+            assert frames['type'] == 'UniformSample'
+            assert frames['clip_len'] == int(m['uniform'])
+        else:
+            assert frames['type'] == 'SampleFrames'
+            assert (frames['clip_len'], frames['frame_interval']) == (
+                int(m['clip']), int(m['interval']))
+    if not m['uniform']:
+        assert sampler(cfg.train_pipeline).get('num_clips', 1) == int(
+            m['clips'])
+    assert backbone.num_frames == sampler(cfg.train_pipeline)['clip_len']
+    # The dataloaders use the pipelines the config defines.
+    assert cfg.train_dataloader.dataset.pipeline == cfg.train_pipeline
+    assert cfg.test_dataloader.dataset.pipeline == cfg.test_pipeline
+
+    # Epochs, with the schedule ending where training ends.
+    assert cfg.train_cfg.max_epochs == int(m['epochs'])
+    assert cfg.param_scheduler[-1]['end'] == int(m['epochs'])
+
+    # Dataset.
+    folder, num_classes = DATASETS[m['dataset']]
+    assert cfg.model.cls_head.num_classes == num_classes
+    assert folder in cfg.train_dataloader.dataset.ann_file
+    assert folder in cfg.test_dataloader.dataset.ann_file
+
+
+def test_short_names_are_the_official_recipes():
+    for short, full in [
+        ('stadapter_vitb16_k400.py',
+         'recognition/stadapter/'
+         'stadapter_vitb16-12x384_8xb8-8x16x1-12e_k400-rgb.py'),
+        ('stadapter_vitb16_ssv2.py',
+         'recognition/stadapter/'
+         'stadapter_vitb16-24x384_8xb8-u8-50e_sthv2-rgb.py'),
+    ]:
+        a, b = load(short).to_dict(), load(full).to_dict()
+        a.pop('filename', None)
+        b.pop('filename', None)
+        assert a == b
+
+
+def test_k400_recipe():
+    cfg = load('stadapter_vitb16_k400.py')
+    assert cfg.model.backbone.adapter == '12x384'
+    types = [t['type'] for t in cfg.train_pipeline]
+    assert 'Flip' in types
+    rescale = cfg.train_pipeline[types.index('RandomRescale')]
+    assert rescale['scale_range'] == (224, 258)  # 1.0-1.15 x 224
+    assert cfg.train_pipeline[types.index('RandomCrop')]['size'] == 224
+    test = cfg.test_pipeline
+    assert sampler(test)['num_clips'] == 3
+    assert [t['type'] for t in test].count('CenterCrop') == 1
+    assert cfg.model.data_preprocessor.mean == [122.769, 116.74, 104.04]
+    assert cfg.model.data_preprocessor.std == [68.493, 66.63, 70.32]
+    assert cfg.model.cls_head.average_clips == 'prob'
+    # Checkpoints hold adapters and head only; CLIP reloads from the file.
+    assert cfg.custom_hooks[0]['save_trainable_only'] is True
+    assert cfg.model.backbone.init_cfg.checkpoint == cfg.clip_checkpoint
+
+
+def test_ssv2_recipe():
+    cfg = load('stadapter_vitb16_ssv2.py')
+    assert cfg.model.backbone.adapter == '24x384'
+    types = [t['type'] for t in cfg.train_pipeline]
+    assert 'Flip' not in types, 'SSv2 labels depend on left and right'
+    aug = cfg.train_pipeline[types.index('VideoRandAugment')]
+    assert (aug['magnitude'], aug['num_ops']) == (7, 4)
+    assert types.index('VideoRandAugment') < types.index('FormatShape')
+    test = cfg.test_pipeline
+    assert sampler(test)['num_clips'] == 1
+    assert [t['type'] for t in test].count('ThreeCrop') == 1
+    assert cfg.param_scheduler[0]['end'] == 2
+
+
+@pytest.mark.parametrize('name', ['stadapter_vitb16_k400.py',
+                                  'stadapter_vitb16_ssv2.py'])
+def test_optimizer_schedule_and_no_decay_on_biases(name):
+    cfg = load(name)
+    optimizer = cfg.optim_wrapper.optimizer
+    assert optimizer.type == 'AdamW'
+    assert (optimizer.lr, optimizer.weight_decay) == (1e-3, 0.01)
+    assert cfg.auto_scale_lr == dict(enable=True, base_batch_size=256)
+    assert cfg.get('mixed_precision') is True
+    assert cfg.optim_wrapper.type == 'OptimWrapper'  # AMP only on GPU
+    warmup, cosine = cfg.param_scheduler
+    assert (warmup.type, warmup.end) == ('LinearLR', 2)
+    assert (cosine.type, cosine.begin, cosine.end) == (
+        'CosineAnnealingLR', 2, cfg.train_cfg.max_epochs)
+
+    model = MODELS.build(tiny_model_cfg(cfg))
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    decay = {}
+    names = {id(p): n for n, p in model.named_parameters()}
+    for group in wrapper.optimizer.param_groups:
+        for p in group['params']:
+            decay[names[id(p)]] = group['weight_decay']
+    assert decay['cls_head.fc_cls.bias'] == 0
+    assert decay['cls_head.fc_cls.weight'] == 0.01
+    fc1 = 'backbone.transformer.resblocks.0.adapter_pre_mlp.fc1'
+    assert decay[fc1 + '.bias'] == 0 and decay[fc1 + '.weight'] == 0.01
+
+
+@pytest.mark.parametrize('name, classes', [('label_map_k400.txt', 400),
+                                           ('label_map_sthv2.txt', 174)])
+def test_label_maps(name, classes):
+    path = osp.join(ROOT, 'data', 'label_maps', name)
+    with open(path) as f:
+        lines = f.read().splitlines()
+    assert len(lines) == classes == len(set(lines))
+    assert all(line.strip() == line and line for line in lines)
+    assert lines == sorted(lines)  # official label order is alphabetical

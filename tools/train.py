@@ -1,0 +1,195 @@
+"""Train a recognizer with mmengine's Runner (MMAction2's options).
+
+Single process::
+
+    python tools/train.py configs/stadapter_vitb16_k400.py
+
+Distributed (GPUs with NCCL, or CPU processes with gloo, no config edits)::
+
+    bash tools/dist_train.sh configs/stadapter_vitb16_k400.py 8
+
+Works from a fresh clone: the repository root is put on ``sys.path``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import os.path as osp
+import sys
+from typing import List, Optional
+
+from mmengine.config import DictAction
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    """Command-line options (those of MMAction2's ``tools/train.py``)."""
+    parser = argparse.ArgumentParser(description='Train a video recognizer')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument(
+        '--work-dir', help='folder for logs and checkpoints (default: '
+        './work_dirs/<config name>)')
+    parser.add_argument(
+        '--resume',
+        nargs='?',
+        type=str,
+        const='auto',
+        help='resume from the given checkpoint, or, with no value, from the '
+        'latest checkpoint in the work dir')
+    parser.add_argument(
+        '--amp',
+        action='store_true',
+        help='mixed precision (needs CUDA); configs with '
+        '"mixed_precision = True" use it automatically on GPUs')
+    parser.add_argument(
+        '--no-validate',
+        action='store_true',
+        help='do not evaluate checkpoints during training')
+    parser.add_argument(
+        '--auto-scale-lr',
+        action='store_true',
+        help='scale the lr by total batch / auto_scale_lr.base_batch_size')
+    parser.add_argument('--seed', type=int, default=None, help='random seed')
+    parser.add_argument(
+        '--diff-rank-seed',
+        action='store_true',
+        help='a different seed on every rank')
+    parser.add_argument(
+        '--deterministic',
+        action='store_true',
+        help='deterministic algorithms (slower)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, e.g. "train_cfg.max_epochs=1"')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher (dist_train.sh passes "pytorch")')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def use_mixed_precision(cfg, amp_flag: bool) -> bool:
+    """Decide whether to train with AMP.
+
+    Args:
+        cfg (mmengine.Config): The config (``mixed_precision`` key).
+        amp_flag (bool): ``--amp`` was given.
+
+    Returns:
+        bool: True to switch the optimizer wrapper to ``AmpOptimWrapper``.
+
+    Raises:
+        SystemExit: ``--amp`` on a machine without CUDA.
+    """
+    import torch
+    from mmengine.logging import print_log
+
+    wanted = amp_flag or bool(cfg.get('mixed_precision', False))
+    if not wanted:
+        return False
+    if torch.cuda.is_available():
+        return True
+    if amp_flag:
+        raise SystemExit(
+            '--amp needs a CUDA GPU: mmengine\'s AmpOptimWrapper refuses the '
+            'CPU (and bf16 autocast is much slower than fp32 on CPUs '
+            'without AVX512-BF16/AMX). Drop --amp to train in fp32.')
+    print_log(
+        'mixed_precision=True in the config, but CUDA is not available: '
+        'training in fp32.', logger='current')
+    return False
+
+
+def merge_args(cfg, args: argparse.Namespace):
+    """Apply the command-line options to the config (in place)."""
+    from mmengine.logging import print_log
+
+    cfg.launcher = args.launcher
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+
+    if args.no_validate:
+        cfg.val_cfg = None
+        cfg.val_dataloader = None
+        cfg.val_evaluator = None
+
+    if use_mixed_precision(cfg, args.amp):
+        wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
+        if wrapper == 'AmpOptimWrapper':
+            print_log('AMP is already enabled in the config.',
+                      logger='current')
+        else:
+            if wrapper != 'OptimWrapper':
+                raise SystemExit(
+                    f'cannot switch optim_wrapper type {wrapper!r} to AMP; '
+                    'set type="AmpOptimWrapper" in the config instead.')
+            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+            cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+
+    if args.resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif args.resume is not None:
+        if not osp.isfile(args.resume):
+            raise SystemExit(f'--resume: no checkpoint at {args.resume}')
+        cfg.resume = True
+        cfg.load_from = args.resume
+
+    if args.auto_scale_lr:
+        if cfg.get('auto_scale_lr') is None or \
+                'base_batch_size' not in cfg.auto_scale_lr:
+            raise SystemExit(
+                '--auto-scale-lr needs auto_scale_lr=dict(base_batch_size=N)'
+                ' in the config.')
+        cfg.auto_scale_lr.enable = True
+
+    randomness = dict(cfg.get('randomness') or {})
+    if args.seed is not None:
+        randomness['seed'] = args.seed
+    if args.diff_rank_seed:
+        randomness['diff_rank_seed'] = True
+    if args.deterministic:
+        randomness['deterministic'] = True
+    if randomness:
+        cfg.randomness = randomness
+
+    return cfg
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    """Entry point."""
+    args = parse_args(argv)
+
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+
+    from stadapter_mm.compat import setup_cpu_distributed
+
+    if not osp.isfile(args.config):
+        raise SystemExit(f'config file not found: {args.config}')
+    cfg = Config.fromfile(args.config)
+    # --cfg-options first: they may set mixed_precision, work_dir...
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg = merge_args(cfg, args)
+    setup_cpu_distributed(cfg, args.launcher)
+
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()
