@@ -20,6 +20,7 @@ import robust_helpers as helpers
 from conftest import TINY_ARCH
 from reference_clip import ReferenceCLIP
 from stadapter_mm.datasets.annotation import AnnotationError
+from stadapter_mm.engine.checkpoint import use_weights_only_loader
 from stadapter_mm.models.clip_checkpoint import CheckpointError
 
 
@@ -197,6 +198,22 @@ def test_pickled_code_in_checkpoint_is_refused(tmp_path, data_root):
         _fails_before_training(cfg, pickle.UnpicklingError,
                                r'Weights only load failed')
         assert not marker.exists()
+
+
+def test_weights_only_even_when_the_environment_turns_it_off(
+        tmp_path, data_root, monkeypatch):
+    """torch's default can be switched off; the registered loader cannot."""
+    use_weights_only_loader()
+    monkeypatch.setenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
+    marker = tmp_path / 'code_ran'
+    evil = tmp_path / 'evil_run.pth'
+    torch.save(dict(meta={}, state_dict={}, message_hub=_Payload(
+        str(marker))), evil)
+    cfg = _cfg(tmp_path, data_root)
+    cfg['load_from'] = str(evil)
+    _fails_before_training(cfg, pickle.UnpicklingError,
+                           r'Weights only load failed')
+    assert not marker.exists()
 
 
 def _torchscript_needing_code(tmp_path, marker):

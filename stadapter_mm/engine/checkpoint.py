@@ -1,4 +1,4 @@
-"""Crash-safe file writing for checkpoints.
+"""Crash-safe writing and code-free loading of checkpoints.
 
 A file written with :func:`atomic_write_bytes` is either the complete old
 version or the complete new version, never a torn mix, whatever moment the
@@ -12,6 +12,9 @@ as ``'atomic_local'``, so ``backend_args=dict(backend='atomic_local')``
 makes ``Runner.save_checkpoint`` (which writes through ``backend.put``)
 atomic without patching mmengine. :class:`~stadapter_mm.engine.hooks.
 AtomicCheckpointHook` uses it by default.
+
+:func:`use_weights_only_loader` makes mmengine load local checkpoints with an
+explicit ``weights_only=True``.
 """
 from __future__ import annotations
 
@@ -20,8 +23,9 @@ import os
 import os.path as osp
 import secrets
 from pathlib import Path
-from typing import Iterable, List, Union
+from typing import Any, Iterable, List, Optional, Union
 
+import torch
 from mmengine.fileio import LocalBackend, register_backend
 
 #: Prefix of the temporary files; a leftover one means a killed write.
@@ -91,6 +95,43 @@ def stale_temp_files(dirname: str) -> List[str]:
         list[str]: Paths of leftover ``.tmp-*`` files, sorted.
     """
     return sorted(glob.glob(osp.join(glob.escape(dirname), TMP_PREFIX + '*')))
+
+
+def load_local_weights_only(filename: str,
+                            map_location: Optional[Any] = None) -> Any:
+    """mmengine's local checkpoint loader, with ``weights_only=True`` set.
+
+    mmengine calls ``torch.load`` without ``weights_only`` and so relies on
+    torch's default (True since torch 2.6), which the environment variable
+    ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` can turn off. Passing it explicitly
+    keeps code in a checkpoint from running whatever the environment says.
+
+    Args:
+        filename (str): Local checkpoint path (``~`` is expanded).
+        map_location (optional): As for ``torch.load``.
+
+    Returns:
+        The loaded checkpoint (plain data and tensors).
+    """
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'checkpoint {filename} does not exist.')
+    return torch.load(filename, map_location=map_location, weights_only=True)
+
+
+def use_weights_only_loader() -> bool:
+    """Make :func:`load_local_weights_only` mmengine's local loader.
+
+    Affects ``load_from``, ``resume``, ``init_recognizer`` and every other
+    user of ``mmengine.runner.CheckpointLoader`` for local paths.
+
+    Returns:
+        bool: True (the loader is registered; calling again is harmless).
+    """
+    from mmengine.runner.checkpoint import CheckpointLoader
+    CheckpointLoader.register_scheme(
+        prefixes='', loader=load_local_weights_only, force=True)
+    return True
 
 
 @register_backend('atomic_local')
