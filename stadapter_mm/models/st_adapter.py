@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Optional, Sequence, Tuple
 
 import torch
+import torch.nn.functional as F
 from mmcv.cnn import build_activation_layer
 from torch import Tensor, nn
 
@@ -90,17 +91,48 @@ class STConvAdapter(nn.Module):
                 f'(N*{num_frames}, 1 + {h}*{w}, D).')
         n = nt // num_frames
         dtype = x.dtype
-        patches = x[:, 1:, :].to(self.fc1.weight.dtype)
-        y = self.fc1(patches)
+        # Every token goes through the projections, the class token too: one
+        # extra row of 1 + H*W costs less than copying the patch rows out and
+        # back (slice, then concatenate) in forward and backward.
+        y = self.fc1(x.to(self.fc1.weight.dtype))
         if self.act is not None:
             y = self.act(y)
-        # (N*T, H*W, C) -> (N, C, T, H, W): a channels-last view for the conv.
-        y = y.view(n, num_frames, h, w, -1).permute(0, 4, 1, 2, 3)
-        y = self.conv(y)
-        y = y.permute(0, 2, 3, 4, 1).reshape(nt, h * w, -1)
+        y = self._conv_tokens(y, n, num_frames, grid)
         y = self.fc2(y).to(dtype)
-        cls_token = x[:, :1, :]
-        return torch.cat([cls_token, x[:, 1:, :] + y], dim=1)
+        # x + y on patch tokens, class token untouched, in one fused pass.
+        keep = torch.ones(length, 1, dtype=y.dtype, device=y.device)
+        keep[0] = 0
+        return torch.addcmul(x, y, keep)
+
+    def _conv_tokens(self, y: Tensor, n: int, num_frames: int,
+                     grid: Tuple[int, int]) -> Tensor:
+        """Depthwise convolution of bottleneck tokens over (T, H, W).
+
+        Args:
+            y (Tensor): (N*T, 1 + H*W, C) bottleneck tokens.
+            n (int): N.
+            num_frames (int): T.
+            grid (tuple[int, int]): (H, W).
+
+        Returns:
+            Tensor: (N*T, 1 + H*W, C); the class-token row holds no
+            meaningful value (the caller discards it).
+        """
+        nt, length, c = y.shape
+        kt, kh, kw = self.kernel_size
+        if kh == 1 and kw == 1:
+            # A temporal kernel mixes no token positions, so the tokens,
+            # class token included, form a (T, 1 + H*W) image whose
+            # channels-last view needs no copy; a depthwise 2D convolution
+            # on it is much faster on CPU than Conv3d with a unit width.
+            z = y.view(n, num_frames, length, c).permute(0, 3, 1, 2)
+            z = F.conv2d(z, self.conv.weight.view(c, 1, kt, 1),
+                         self.conv.bias, padding=(kt // 2, 0), groups=c)
+            return z.permute(0, 2, 3, 1).reshape(nt, length, c)
+        h, w = grid
+        z = y[:, 1:].reshape(n, num_frames, h, w, c).permute(0, 4, 1, 2, 3)
+        z = self.conv(z).permute(0, 2, 3, 4, 1).reshape(nt, h * w, c)
+        return F.pad(z, (0, 0, 1, 0))
 
     def extra_repr(self) -> str:
         return (f'in_channels={self.in_channels}, '

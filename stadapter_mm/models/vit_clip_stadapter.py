@@ -29,11 +29,45 @@ class LayerNorm(nn.LayerNorm):
         return out.to(x.dtype)
 
 
+def _quick_gelu(x: Tensor) -> Tensor:
+    """``x * sigmoid(1.702 * x)`` with one allocation (bit-identical)."""
+    out = torch.mul(x, 1.702)
+    out.sigmoid_()
+    return out.mul_(x)
+
+
+class _QuickGELUFunction(torch.autograd.Function):
+    """QuickGELU that saves only its input for backward.
+
+    Autograd on ``x * sigmoid(1.702 * x)`` keeps both ``x`` and the sigmoid
+    (two MLP-hidden-sized tensors per block); this keeps ``x`` alone and
+    computes the derivative with the fused SiLU backward kernel, since
+    ``x * sigmoid(a x) = silu(a x) / a`` has derivative ``silu'(a x)``.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:
+        ctx.save_for_backward(x)
+        return _quick_gelu(x)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: Tensor) -> Tensor:
+        x, = ctx.saved_tensors
+        scaled = x * 1.702
+        # The elementwise kernel may write over its own input: one
+        # MLP-hidden-sized temporary instead of two.
+        return torch.ops.aten.silu_backward.grad_input(
+            grad, scaled, grad_input=scaled)
+
+
 class QuickGELU(nn.Module):
-    """CLIP's sigmoid approximation of GELU."""
+    """CLIP's sigmoid approximation of GELU: ``x * sigmoid(1.702 * x)``."""
 
     def forward(self, x: Tensor) -> Tensor:
-        return x * torch.sigmoid(1.702 * x)
+        if torch.is_grad_enabled() and x.requires_grad:
+            return _QuickGELUFunction.apply(x)
+        return _quick_gelu(x)
 
 
 _MLP_ACTS = {'quick_gelu': QuickGELU, 'gelu': nn.GELU}
