@@ -24,6 +24,11 @@ touching anything, and is therefore inert once upstream ships a fix.
    ``device_ids=[LOCAL_RANK]``; both fail on a CPU-only machine.
    :func:`setup_cpu_distributed` initialises a gloo process group and a
    CPU-compatible DDP wrapper config; it does nothing when CUDA is present.
+
+Related, applied by ``stadapter_mm/__init__.py`` once mmaction is imported:
+``stadapter_mm.engine.use_weights_only_loader`` makes mmengine's local
+checkpoint loader pass ``weights_only=True`` explicitly (so
+``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` cannot turn it off for downloaded files).
 """
 from __future__ import annotations
 
