@@ -139,6 +139,7 @@ class Bench:
         self.data = bc.make_batch(args.batch_size, args.frames, self.size)
         self.results: Dict[str, Any] = {}
         self.st_step_s = None
+        self._cpu_peaks: Dict[str, int] = {}
 
     # ------------------------------------------------------------ helpers
     def _cfg(self, **kwargs) -> dict:
@@ -166,10 +167,25 @@ class Bench:
                 del trained
                 out[name] = peak / 2**20
             return out
+        missing = {n: sp for n, sp in specs.items()
+                   if _spec_key(sp) not in self._cpu_peaks}
+        if missing:
+            self._probe_cpu(list(missing.values()))
+        return {n: self._cpu_peaks[_spec_key(sp)] / 2**20
+                for n, sp in specs.items()}
+
+    def _probe_cpu(self, specs: List[dict]) -> None:
+        """Measure CPU peak memory of variants in one probe process."""
         from bench_memory import probe
-        peaks = probe(list(specs.values()), self.args.batch_size,
+        unique = {_spec_key(sp): sp for sp in specs}
+        unique = {k: v for k, v in unique.items() if k not in self._cpu_peaks}
+        if not unique:
+            return
+        print(f'[benchmark] peak memory of {len(unique)} variants '
+              '(separate process) ...', flush=True)
+        peaks = probe(list(unique.values()), self.args.batch_size,
                       self.args.frames, self.size, self.args.threads)
-        return {name: p / 2**20 for name, p in zip(specs, peaks)}
+        self._cpu_peaks.update(zip(unique, peaks))
 
     def _build_runs(self, specs: Dict[str, dict]) -> Dict[str, dict]:
         """Memory of each variant, then build and warm them all for timing.
@@ -201,12 +217,25 @@ class Bench:
             runs[name] = dict(model=model, wrapper=wrapper, stats=stats)
         return runs
 
+    def _train_specs(self) -> Dict[str, dict]:
+        return {'st_adapter': self._spec(),
+                'full_finetune': self._spec(unfreeze='all')}
+
+    def _ablation_specs(self) -> Dict[str, dict]:
+        layers = _backbone_cls()._resolve_arch(self.args.arch,
+                                               None)['layers']
+        specs = {'optimized': self._spec()}
+        for name, kwargs in ABLATION_VARIANTS.items():
+            kwargs = dict(kwargs)
+            if 'cp_blocks' in kwargs:
+                kwargs['cp_blocks'] = [i for i in kwargs['cp_blocks']
+                                       if i < layers]
+            specs[name] = self._spec(**kwargs)
+        return specs
+
     # ----------------------------------------------------------- sections
     def train(self) -> dict:
-        runs = self._build_runs({
-            'st_adapter': self._spec(),
-            'full_finetune': self._spec(unfreeze='all'),
-        })
+        runs = self._build_runs(self._train_specs())
         times = bc.interleaved_times(
             {k: self._train_fn(v['model'], v['wrapper'])
              for k, v in runs.items()}, self.args.repeats, self.device,
@@ -266,8 +295,12 @@ class Bench:
         return res
 
     def flops(self) -> dict:
-        run = getattr(self, '_st_run', None) or self._build_runs(
-            {'st_adapter': self._spec()})['st_adapter']
+        run = getattr(self, '_st_run', None)
+        if run is None:
+            model, wrapper = bc.build_trained(self._spec(), self.data,
+                                              self.device, self.args.amp,
+                                              self.args.amp_dtype)
+            run = dict(model=model, wrapper=wrapper)
         step = self._train_fn(run['model'], run['wrapper'])
         flops = bc.training_flops(step)
         achieved, peaks, shares = [], [], []
@@ -318,15 +351,7 @@ class Bench:
         return res
 
     def ablation(self) -> dict:
-        layers = _backbone_cls()._resolve_arch(self.args.arch,
-                                               None)['layers']
-        specs = {'optimized': self._spec()}
-        for name, kwargs in ABLATION_VARIANTS.items():
-            kwargs = dict(kwargs)
-            if 'cp_blocks' in kwargs:
-                kwargs['cp_blocks'] = [i for i in kwargs['cp_blocks']
-                                       if i < layers]
-            specs[name] = self._spec(**kwargs)
+        specs = self._ablation_specs()
         runs = self._build_runs(specs)
         times = bc.interleaved_times(
             {k: self._train_fn(v['model'], v['wrapper'])
@@ -377,6 +402,14 @@ class Bench:
         methods = dict(train=self.train, inference=self.inference,
                        flops=self.flops, data=self.data_loading,
                        ablation=self.ablation, sweep=self.sweep)
+        if not self.args.no_memory and not self.device.startswith('cuda'):
+            # One probe process for every variant, before any timing.
+            specs = []
+            if 'train' in self.args.sections:
+                specs += list(self._train_specs().values())
+            if 'ablation' in self.args.sections:
+                specs += list(self._ablation_specs().values())
+            self._probe_cpu(specs)
         for name in self.args.sections:
             print(f'[benchmark] {name} ...', flush=True)
             start = _now()
@@ -392,6 +425,10 @@ def _backbone_cls():
     from mmengine.registry import init_default_scope
     init_default_scope('mmaction')
     return MODELS.get('ViTCLIPSTAdapter')
+
+
+def _spec_key(spec: dict) -> str:
+    return json.dumps(spec, sort_keys=True, default=str)
 
 
 def _split_archs(text: str) -> List[str]:
