@@ -1,8 +1,10 @@
 # ST-Adapter on the generated "sweeps" dataset (stadapter_mm.datasets.synthetic)
 # used by the main job (tools/main_job.py): a frozen, randomly initialised ViT
-# (width 96, 4 blocks, patch 8, 32x32 frames) with one 48-wide ST-Adapter
-# before the MLP of each block; 8 frames at interval 2; 1 process x 32 clips;
-# 15 epochs; test 3 clips x 3 crops. Runs on 2 CPU cores in a few minutes.
+# (width 96, 4 blocks, patch 8, 32x32 frames) with 96-wide ST-Adapters before
+# the attention and before the MLP of each block (8 adapters), whose depthwise
+# convolution spans 3 frames x 3x3 patches; 8 frames at interval 2;
+# 1 process x 32 clips; 10 epochs; test 3 clips x 3 crops. Runs on 2 CPU
+# cores in a few minutes.
 _base_ = ['mmaction::_base_/default_runtime.py']
 
 custom_imports = dict(
@@ -27,7 +29,11 @@ model = dict(
     backbone=dict(
         type='ViTCLIPSTAdapter',
         arch=arch,
-        adapter=dict(positions=('mlp', ), width=48, blocks='all'),
+        adapter=dict(
+            positions=('attn', 'mlp'),
+            width=96,
+            blocks='all',
+            kernel_size=(3, 3, 3)),
         num_frames=8,
         init_cfg=dict(type='Pretrained', checkpoint=clip_checkpoint)),
     cls_head=dict(
@@ -116,7 +122,7 @@ val_evaluator = dict(type='AccMetric')
 test_evaluator = val_evaluator
 
 # -------------------------------------------------------------- schedule
-max_epochs = 15
+max_epochs = 10
 warmup_epochs = 1
 train_cfg = dict(
     type='EpochBasedTrainLoop',
@@ -128,7 +134,7 @@ test_cfg = dict(type='TestLoop')
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(
-        type='AdamW', lr=2e-3, betas=(0.9, 0.999), weight_decay=0.01),
+        type='AdamW', lr=3e-3, betas=(0.9, 0.999), weight_decay=0.01),
     paramwise_cfg=dict(bias_decay_mult=0.0))
 auto_scale_lr = dict(enable=False, base_batch_size=32)
 param_scheduler = [
