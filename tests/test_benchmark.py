@@ -137,6 +137,22 @@ def test_optimised_backbone_saves_less_for_backward(tiny_arch):
     assert saved_plain - saved_fast == 2 * hidden
 
 
+def test_blocks_before_the_first_adapter_record_nothing(tiny_arch):
+    # Frozen blocks before the first adapter run without autograd: a
+    # 2-block model with an adapter in block 1 saves exactly what a 1-block
+    # model with an adapter in block 0 saves.
+    torch.manual_seed(0)
+    two = ViTCLIPSTAdapter(tiny_arch, adapter=dict(TINY_ADAPTER, blocks=1))
+    one = ViTCLIPSTAdapter(dict(tiny_arch, layers=1),
+                           adapter=dict(TINY_ADAPTER, blocks=1))
+    bare = ViTCLIPSTAdapter(tiny_arch, adapter=None)
+    x = torch.randn(1, 3, 8, 32, 32)
+    saved = {name: bc.saved_activation_bytes(lambda m=m: m.train()(x), m)
+             for name, m in dict(two=two, one=one, bare=bare).items()}
+    assert saved['two'] == saved['one'] > 0
+    assert saved['bare'] == 0
+
+
 def test_use_reference_rejects_unknown_part(tiny_arch):
     model = ViTCLIPSTAdapter(tiny_arch, adapter=TINY_ADAPTER)
     with pytest.raises(ValueError, match='Unknown reference parts'):
@@ -191,7 +207,8 @@ def test_interleaved_times_rotate_the_order():
 
 def test_ratio_summary_is_per_round():
     summary = bc.ratio_summary([2.0, 3.0, 10.0], [1.0, 2.0, 4.0])
-    assert summary == dict(median=2.0, min=1.5, max=2.5, rounds=3)
+    assert summary == dict(median=2.0, min=1.5, max=2.5, of_best=2.0,
+                           rounds=3)
 
 
 # ------------------------------------------------------------------- data
@@ -240,6 +257,10 @@ def test_benchmark_tiny_run_writes_json(tiny_arch, tmp_path):
     assert train['memory_ratio'] == pytest.approx(
         train['st_adapter']['peak_memory_mib'] /
         train['full_finetune']['peak_memory_mib'])
+    # Checkpointing block 1 (of 2) keeps fewer activations for backward.
+    assert train['cp2_blocks'] == [1]
+    assert train['saved_activations_ratio_cp2'] < \
+        train['saved_activations_ratio']
     assert res['inference']['flops_ratio'] > 1
     assert res['flops']['train_step_gflops'] > 0
     assert 0 < res['flops']['share_of_matmul']
