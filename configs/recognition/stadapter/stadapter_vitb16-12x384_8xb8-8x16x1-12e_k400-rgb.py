@@ -41,7 +41,10 @@ model = dict(
         format_shape='NCTHW'))
 
 # ------------------------------------------------------------------ data
-dataset_type = 'VideoDataset'
+# VideoDataset that replaces (train) or reports (val/test) broken videos and
+# checks labels against num_classes at build time (docs/robustness.md).
+dataset_type = 'RobustVideoDataset'
+num_classes = 400
 file_client_args = dict(io_backend='disk')
 train_pipeline = [
     dict(type='DecordInit', **file_client_args),
@@ -92,6 +95,7 @@ train_dataloader = dict(
     dataset=dict(
         type=dataset_type,
         ann_file=ann_file_train,
+        num_classes=num_classes,
         data_prefix=dict(video=data_root),
         pipeline=train_pipeline))
 val_dataloader = dict(
@@ -102,6 +106,7 @@ val_dataloader = dict(
     dataset=dict(
         type=dataset_type,
         ann_file=ann_file_val,
+        num_classes=num_classes,
         data_prefix=dict(video=data_root_val),
         pipeline=val_pipeline,
         test_mode=True))
@@ -113,11 +118,13 @@ test_dataloader = dict(
     dataset=dict(
         type=dataset_type,
         ann_file=ann_file_test,
+        num_classes=num_classes,
         data_prefix=dict(video=data_root_val),
         pipeline=test_pipeline,
         test_mode=True))
 
-val_evaluator = dict(type='AccMetric')
+# AccMetric plus the number of videos scored / unreadable.
+val_evaluator = dict(type='BadVideoAwareMetric', metric=dict(type='AccMetric'))
 test_evaluator = val_evaluator
 
 # -------------------------------------------------------------- schedule
@@ -164,8 +171,9 @@ param_scheduler = [
 
 # --------------------------------------------------------------- runtime
 default_hooks = dict(
+    # CheckpointHook with atomic writes (a kill never leaves a torn file).
     checkpoint=dict(
-        type='CheckpointHook', interval=1, max_keep_ckpts=3,
+        type='AtomicCheckpointHook', interval=1, max_keep_ckpts=3,
         save_best='auto'),
     logger=dict(type='LoggerHook', interval=50, ignore_last=False))
 # Checkpoints keep adapters and head only (about 1/10 of the model); the
@@ -174,5 +182,7 @@ custom_hooks = [
     dict(
         type='FrozenParamHook',
         save_trainable_only=True,
-        max_trainable_ratio=0.2)
+        max_trainable_ratio=0.2),
+    # Prints the count and list of unreadable videos at the end of a run.
+    dict(type='BadVideoReportHook')
 ]

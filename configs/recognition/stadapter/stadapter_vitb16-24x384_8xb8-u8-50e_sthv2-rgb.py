@@ -9,6 +9,7 @@ _base_ = ['./stadapter_vitb16-12x384_8xb8-8x16x1-12e_k400-rgb.py']
 # ----------------------------------------------------------------- paths
 data_root = 'data/sthv2/videos'
 data_root_val = 'data/sthv2/videos'
+num_classes = 174
 ann_file_train = 'data/sthv2/sthv2_train_list_videos.txt'
 ann_file_val = 'data/sthv2/sthv2_val_list_videos.txt'
 ann_file_test = 'data/sthv2/sthv2_val_list_videos.txt'
@@ -17,7 +18,7 @@ label_map = 'data/label_maps/label_map_sthv2.txt'
 # ----------------------------------------------------------------- model
 model = dict(
     backbone=dict(adapter='24x384'),  # before attention and before MLP
-    cls_head=dict(num_classes=174))
+    cls_head=dict(num_classes=num_classes))
 
 # ------------------------------------------------------------------ data
 file_client_args = dict(io_backend='disk')
@@ -55,16 +56,19 @@ test_pipeline = [
 train_dataloader = dict(
     dataset=dict(
         ann_file=ann_file_train,
+        num_classes=num_classes,
         data_prefix=dict(video=data_root),
         pipeline=train_pipeline))
 val_dataloader = dict(
     dataset=dict(
         ann_file=ann_file_val,
+        num_classes=num_classes,
         data_prefix=dict(video=data_root_val),
         pipeline=val_pipeline))
 test_dataloader = dict(
     dataset=dict(
         ann_file=ann_file_test,
+        num_classes=num_classes,
         data_prefix=dict(video=data_root_val),
         pipeline=test_pipeline))
 
