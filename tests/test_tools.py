@@ -16,6 +16,7 @@ from mmengine.config import Config
 
 from stadapter_mm.datasets import SweepSpec, generate_sweep_dataset
 from stadapter_mm.datasets.views import parse_views, set_test_views
+from stadapter_mm.models import ViTCLIPSTAdapter
 
 from conftest import ROOT
 
@@ -59,10 +60,19 @@ def config_file(tmp_path_factory):
             f'ann_file={str(root / f"{split}_list.txt")!r}, '
             f'data_prefix=dict(video={str(root / "videos")!r})))')
     lines += loaders
+    # A frozen random "CLIP" file, so that checkpoints can be slim (adapters
+    # and head only) as in the Kinetics and SSv2 recipes.
+    arch = dict(input_resolution=32, patch_size=8, width=64, layers=2,
+                heads=4)
+    torch.manual_seed(0)
+    frozen = root / 'frozen_vit.pth'
+    torch.save(ViTCLIPSTAdapter(arch=arch, adapter=None).state_dict(), frozen)
     lines += [
-        'model = dict(backbone=dict(arch=dict(input_resolution=32, '
-        'patch_size=8, width=64, layers=2, heads=4), adapter=dict(width=16),'
-        ' init_cfg=None), cls_head=dict(in_channels=64))',
+        f'model = dict(backbone=dict(arch={arch!r}, adapter=dict(width=16), '
+        f'init_cfg=dict(type="Pretrained", checkpoint={str(frozen)!r})), '
+        'cls_head=dict(in_channels=64))',
+        'custom_hooks = [dict(type="FrozenParamHook", '
+        'save_trainable_only=True)]',
         'train_cfg = dict(max_epochs=1)',
         'default_hooks = dict(checkpoint=dict(interval=1, max_keep_ckpts=3),'
         ' logger=dict(interval=1))',
@@ -102,8 +112,13 @@ def test_train_one_epoch_with_validation(trained):
     checkpoint = torch.load(work_dir / 'epoch_1.pth', map_location='cpu',
                             weights_only=True)
     assert checkpoint['meta']['epoch'] == 1
-    assert any('adapter_pre_mlp.conv.weight' in k
-               for k in checkpoint['state_dict'])
+    # Slim: adapters and head, no frozen weights.
+    state = checkpoint['state_dict']
+    assert checkpoint['meta']['trainable_only'] is True
+    assert any('adapter_pre_mlp' in k for k in state)
+    assert 'cls_head.fc_cls.weight' in state
+    assert 'backbone.conv1.weight' not in state
+    assert not any('.attn.' in k or '.mlp.' in k for k in state)
 
 
 def test_multi_view_test_with_dump(trained, config_file, tmp_path):
@@ -274,7 +289,8 @@ def test_annotations_from_kinetics_tree_and_csv(tmp_path):
     assert tool.main(['kinetics', '--tree', str(tree), '--out',
                       str(out)]) == 0
     assert out.read_text().splitlines() == [
-        'air_drumming/abc_000010_000020.mp4 1', 'zumba/xyz_000001_000011.mp4 399'
+        'air_drumming/abc_000010_000020.mp4 1',
+        'zumba/xyz_000001_000011.mp4 399'
     ]
     table = tmp_path / 'validate.csv'
     table.write_text('label,youtube_id,time_start,time_end,split\n'

@@ -1,4 +1,5 @@
-# ST-Adapter on the generated "sweeps" dataset (stadapter_mm.datasets.synthetic)
+# ST-Adapter on the generated "sweeps" dataset (see
+# stadapter_mm/datasets/synthetic.py)
 # used by the main job (tools/main_job.py): a frozen, randomly initialised ViT
 # (width 96, 4 blocks, patch 8, 32x32 frames) with 96-wide ST-Adapters before
 # the attention and before the MLP of each block (8 adapters), whose depthwise

@@ -85,7 +85,7 @@ class SweepSpec:
     train_per_class: int = 160
     val_per_class: int = 40
     test_per_class: int = 40
-    max_angle: float = 50.0
+    max_angle: float = 40.0
     seed: int = 0
 
     def check(self) -> None:
@@ -121,7 +121,7 @@ def _sweep_positions(rng: np.random.Generator, spec: SweepSpec,
     span_x = spec.width - size
     span_y = spec.height - size
     # Long enough to be seen moving, short enough to fit in the frame.
-    length = rng.uniform(0.45, 0.7) * min(span_x / max(abs(direction[0]),
+    length = rng.uniform(0.6, 0.85) * min(span_x / max(abs(direction[0]),
                                                        1e-6),
                                           span_y / max(abs(direction[1]),
                                                        1e-6),

@@ -18,7 +18,8 @@ and the folder holding the downloaded clips (found anywhere below it, named
 ``<youtube_id>_<start:06d>_<end:06d>.<ext>`` or ``<youtube_id>.<ext>``)::
 
     python tools/data/make_annotations.py kinetics \
-        --csv kinetics400/validate.csv --video-root data/kinetics400/videos_val \
+        --csv kinetics400/validate.csv \
+        --video-root data/kinetics400/videos_val \
         --out data/kinetics400/kinetics400_val_list_videos.txt
 
 Labels are indices into the label map (``data/label_maps/``); paths are
@@ -151,8 +152,9 @@ def kinetics_csv_entries(csv_file: str, video_root: str, label_map: str,
             youtube_id = row['youtube_id']
             stems = [youtube_id]
             if row.get('time_start') and row.get('time_end'):
-                stems.insert(0, f'{youtube_id}_{int(float(row["time_start"])):06d}'
-                             f'_{int(float(row["time_end"])):06d}')
+                start = int(float(row['time_start']))
+                end = int(float(row['time_end']))
+                stems.insert(0, f'{youtube_id}_{start:06d}_{end:06d}')
             path = next((found[s] for s in stems if s in found), None)
             if path is None:
                 missing += 1
