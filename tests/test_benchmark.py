@@ -235,6 +235,7 @@ def test_benchmark_tiny_run_writes_json(tiny_arch, tmp_path):
         '--arch', json.dumps(arch), '--adapter',
         json.dumps(TINY_ADAPTER), '--frames', '4', '--repeats', '2',
         '--inference-repeats', '2', '--ablation-repeats', '1',
+        '--component-repeats', '2',
         '--data-samples', '2', '--video-seconds', '1', '--matmul-size',
         '128', '--pipeline-config', K400_CONFIG, '--out',
         str(out)
@@ -267,8 +268,12 @@ def test_benchmark_tiny_run_writes_json(tiny_arch, tmp_path):
     assert res['data']['input_shape'] == [1, 3, 4, 224, 224]
     assert res['data']['workers_needed'] > 0
     ablation = res['ablation']
-    assert set(ablation) == {'optimized', 'wall_s',
+    assert set(ablation) == {'optimized', 'wall_s', 'components',
                              *benchmark.ABLATION_VARIANTS}
+    for part in ('adapter', 'quick_gelu', 'attention'):
+        for mode in ('inference', 'train'):
+            comp = ablation['components'][part][mode]
+            assert comp['rounds'] == 2 and comp['optimized_ms'] > 0
     assert ablation['optimized']['peak_memory_mib'] == \
         train['st_adapter']['peak_memory_mib']  # measured once
     assert ablation['plain_quick_gelu']['saved_activations_ratio'] > 1

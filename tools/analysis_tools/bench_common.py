@@ -275,20 +275,22 @@ def ratio_summary(num: Sequence[float], den: Sequence[float]) -> dict:
 
 def matmul_flops_per_s(n: int = 2048,
                        device: str = 'cpu',
-                       tries: int = 3) -> float:
-    """Dense fp32 matmul throughput: best of ``tries`` (n x n) @ (n x n).
+                       tries: int = 3,
+                       dtype: torch.dtype = torch.float32) -> float:
+    """Dense matmul throughput: best of ``tries`` (n x n) @ (n x n).
 
     Args:
         n (int): Matrix side.
         device (str): Device.
         tries (int): Back-to-back products; the fastest counts.
+        dtype (torch.dtype): Element type (the training compute type).
 
     Returns:
         float: FLOP/s, counting 2 n^3 FLOPs per product.
     """
     gen = torch.Generator().manual_seed(0)
-    a = torch.randn(n, n, generator=gen).to(device)
-    b = torch.randn(n, n, generator=gen).to(device)
+    a = torch.randn(n, n, generator=gen).to(device, dtype)
+    b = torch.randn(n, n, generator=gen).to(device, dtype)
     torch.mm(a, b)
     best = float('inf')
     for _ in range(tries):

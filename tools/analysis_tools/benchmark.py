@@ -19,7 +19,9 @@ and noisy machine slows all contenders alike. Sections (``--sections``):
   decoding plus augmentation) in one worker, against the clips per second
   the training step consumes.
 - ``ablation``: each speed optimisation of the backbone against its plain
-  version (``reference_impl.py``), and gradient checkpointing.
+  version (``reference_impl.py``), in the whole model (time, peak memory)
+  and alone at the model's token shapes (many cheap rounds: precise
+  before/after time ratios); and gradient checkpointing of every block.
 - ``sweep`` (``--device cuda``): AMP throughput and peak memory for
   ViT-B/16 and ViT-L/14 at 8 and 32 frames, ST-Adapter vs full fine-tuning.
 
@@ -87,6 +89,8 @@ def parse_args(argv: List[str] = None) -> argparse.Namespace:
                    help='interleaved rounds of training steps')
     p.add_argument('--inference-repeats', type=int, default=9)
     p.add_argument('--ablation-repeats', type=int, default=3)
+    p.add_argument('--component-repeats', type=int, default=30,
+                   help='rounds for timing each optimised part alone')
     p.add_argument('--no-memory', action='store_true',
                    help='skip peak-memory figures')
     p.add_argument('--matmul-size', type=int, default=2048)
@@ -115,7 +119,8 @@ def parse_args(argv: List[str] = None) -> argparse.Namespace:
     if args.batch_size is None:
         args.batch_size = 8 if args.device == 'cuda' else 1
     for name in ('repeats', 'inference_repeats', 'ablation_repeats',
-                 'batch_size', 'frames', 'data_samples'):
+                 'component_repeats', 'batch_size', 'frames',
+                 'data_samples'):
         if getattr(args, name) < 1:
             p.error(f'--{name.replace("_", "-")} must be >= 1')
     args.amp = args.device == 'cuda'
@@ -313,8 +318,11 @@ class Bench:
         flops = bc.training_flops(step)
         achieved, peaks, shares = [], [], []
         step()
+        dtype = getattr(torch, self.args.amp_dtype) if self.args.amp \
+            else torch.float32
         for _ in range(self.args.repeats):
-            peak = bc.matmul_flops_per_s(self.args.matmul_size, self.device)
+            peak = bc.matmul_flops_per_s(self.args.matmul_size, self.device,
+                                         dtype=dtype)
             bc.synchronize(self.device)
             start = _now()
             step()
@@ -329,8 +337,9 @@ class Bench:
             matmul_gflops_per_s=statistics.median(peaks) / 1e9,
             matmul_best_gflops_per_s=max(peaks) / 1e9,
             share_of_matmul=statistics.median(shares),
-            matmul=f'fp32 torch.mm {self.args.matmul_size}^2, best of 3, '
-            'probed before each timed step')
+            matmul=f'{str(dtype).split(".")[-1]} torch.mm '
+            f'{self.args.matmul_size}^2, best of 3, probed before each '
+            'timed step')
 
     def data_loading(self) -> dict:
         import bench_data
@@ -395,6 +404,15 @@ class Bench:
                 entry['inference_time_ratio'] = bc.ratio_summary(
                     itimes[name], itimes['optimized'])
             res[name] = dict(stats, **entry)
+        if not self.device.startswith('cuda'):
+            from bench_components import component_ratios
+            cls = _backbone_cls()
+            arch = cls._resolve_arch(self.args.arch, None)
+            adapter = cls._resolve_adapter(self.args.adapter, arch['width'],
+                                           arch['layers'])
+            res['components'] = component_ratios(
+                arch, adapter, self.args.batch_size, self.args.frames,
+                self.args.component_repeats)
         return res
 
     def sweep(self) -> dict:
@@ -521,6 +539,10 @@ def summary_rows(results: dict) -> List[dict]:
             if 'inference_time_ratio' in e:
                 add(f'ablation {name}: inference time / optimized',
                     e['inference_time_ratio']['median'], unit='x')
+    for name, comp in abl.get('components', {}).items():
+        for mode in ('inference', 'train'):
+            add(f'{name} alone, {mode}: plain / optimized time',
+                comp[mode]['median'], unit='x')
     for run in results.get('sweep', {}).get('runs', []):
         tag = f'{run["arch"]} {run["frames"]}f'
         for name, v in run['variants'].items():
