@@ -243,7 +243,7 @@ def generate_sweep_dataset(root: str,
         test=osp.join(root, 'test_list.txt'),
         label_map=osp.join(root, 'label_map.txt'))
     spec_file = osp.join(root, 'spec.json')
-    if osp.isfile(spec_file) and all(
+    if osp.isfile(spec_file) and osp.isdir(paths['video_root']) and all(
             osp.isfile(paths[k]) for k in ('train', 'val', 'test')):
         with open(spec_file) as f:
             if json.load(f) == asdict(spec):
