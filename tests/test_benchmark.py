@@ -263,6 +263,12 @@ def test_benchmark_tiny_run_writes_json(tiny_arch, tmp_path):
     assert train['saved_activations_ratio_cp2'] < \
         train['saved_activations_ratio']
     assert res['inference']['flops_ratio'] > 1
+    block = res['inference']['one_block']
+    assert block['flops_ratio'] > 1 and block['time_ratio']['rounds'] == 2
+    # One adapter of width 16 adds 2 * L * 128 * 16 multiply-adds per frame
+    # plus its 3-tap convolution (L = 17 tokens, 4 frames).
+    assert block['adapted_gmacs'] - block['bare_gmacs'] == pytest.approx(
+        4 * 17 * (2 * 128 * 16 + 16 * 3) / 1e9)
     assert res['flops']['train_step_gflops'] > 0
     assert 0 < res['flops']['share_of_matmul']
     assert res['data']['input_shape'] == [1, 3, 4, 224, 224]

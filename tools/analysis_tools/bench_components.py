@@ -98,3 +98,65 @@ def component_ratios(arch: dict, adapter_cfg: dict, clips: int, frames: int,
                 plain_ms=1e3 * statistics.median(times['plain']))
         out[name] = entry
     return out
+
+
+def block_inference_ratio(arch: dict, adapter: Any, clips: int, frames: int,
+                          rounds: int) -> dict:
+    """One transformer block with its adapters against the same block bare.
+
+    The whole-model inference ratio moves by a few percent with the load of
+    a shared machine; one block is cheap enough for many rounds. FLOPs of a
+    block come from ``mmengine``'s FlopAnalyzer as the difference between a
+    2-block and a 1-block backbone.
+
+    Args:
+        arch (dict): Resolved backbone arch settings.
+        adapter (str | dict): Adapter preset or dict.
+        clips (int): N.
+        frames (int): T.
+        rounds (int): Interleaved rounds.
+
+    Returns:
+        dict: ``time_ratio`` (summary, adapted / bare), ``flops_ratio`` and
+        the blocks' ``gmacs``.
+    """
+    from stadapter_mm.models import ViTCLIPSTAdapter
+
+    from bench_common import forward_macs
+    side = arch['input_resolution']
+    x = torch.randn(clips, 3, frames, side, side,
+                    generator=torch.Generator().manual_seed(0))
+    macs = {}
+    models = {}
+    for name, adapter_cfg in (('adapted', adapter), ('bare', None)):
+        per_depth = []
+        for layers in (1, 2):
+            torch.manual_seed(0)
+            model = ViTCLIPSTAdapter(dict(arch, layers=layers),
+                                     adapter=adapter_cfg).eval()
+            per_depth.append(forward_macs(model, x))
+        macs[name] = per_depth[1] - per_depth[0]
+        with torch.no_grad():
+            for a in model.adapters():
+                a.conv.weight.normal_(0.0, 0.1)
+        models[name] = model.transformer.resblocks[-1]
+    side //= arch['patch_size']
+    tokens = torch.randn(clips * frames, side * side + 1, arch['width'],
+                         generator=torch.Generator().manual_seed(1))
+
+    def run(block):
+        def fn():
+            with torch.no_grad():
+                block(tokens, frames, (side, side))
+
+        return fn
+
+    times = interleaved_times({k: run(v) for k, v in models.items()},
+                              rounds, warmup=2)
+    return dict(
+        time_ratio=ratio_summary(times['adapted'], times['bare']),
+        flops_ratio=macs['adapted'] / macs['bare'],
+        adapted_gmacs=macs['adapted'] / 1e9,
+        bare_gmacs=macs['bare'] / 1e9,
+        adapted_ms=1e3 * statistics.median(times['adapted']),
+        bare_ms=1e3 * statistics.median(times['bare']))

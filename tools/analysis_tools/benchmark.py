@@ -11,7 +11,8 @@ and noisy machine slows all contenders alike. Sections (``--sections``):
   operating point that trades a little time for memory.
 - ``inference``: the adapted backbone against the bare CLIP image tower
   (``adapter=None``, same weights) on the same frames: time ratio against
-  the FLOPs ratio counted by ``mmengine.analysis``.
+  the FLOPs ratio counted by ``mmengine.analysis``; the same for one block
+  alone (many cheap rounds).
 - ``flops``: FLOP/s achieved by the ST-Adapter training step (FLOPs counted
   by ``torch.utils.flop_counter``) as a share of this machine's dense fp32
   matmul throughput, probed between the timed steps.
@@ -305,6 +306,12 @@ class Bench:
         }
         res['overhead_vs_flops'] = ((res['time_ratio']['median'] - 1) /
                                     (res['flops_ratio'] - 1))
+        if not self.device.startswith('cuda'):
+            from bench_components import block_inference_ratio
+            arch = _backbone_cls()._resolve_arch(args.arch, None)
+            res['one_block'] = block_inference_ratio(
+                arch, args.adapter, args.batch_size, args.frames,
+                args.component_repeats)
         return res
 
     def flops(self) -> dict:
@@ -514,6 +521,11 @@ def summary_rows(results: dict) -> List[dict]:
         add('inference FLOPs adapted / bare CLIP', f, unit='x')
         add('inference time adapted / bare CLIP, fastest runs',
             inf['time_ratio']['of_best'], unit='x')
+        if 'one_block' in inf:
+            b = inf['one_block']
+            t, f = b['time_ratio']['median'], b['flops_ratio']
+            add('inference time one block adapted / bare', t,
+                f'<= FLOPs {f:.3f}', t <= f, 'x')
     fl = results.get('flops')
     if fl:
         add('train step FLOP/s (ST-Adapter)', fl['achieved_gflops_per_s'],
