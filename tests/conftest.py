@@ -1,4 +1,5 @@
 """Shared test set-up: repository on the path, MMAction2 scope, tiny archs."""
+import importlib.util
 import os
 import sys
 
@@ -21,3 +22,13 @@ TINY_ARCH = dict(input_resolution=32, patch_size=8, width=64, layers=2,
 @pytest.fixture
 def tiny_arch():
     return dict(TINY_ARCH)
+
+
+def load_tool(relpath):
+    """Import a script of the repository (e.g. ``'tools/train.py'``)."""
+    path = os.path.join(ROOT, relpath)
+    spec = importlib.util.spec_from_file_location(
+        os.path.splitext(os.path.basename(path))[0], path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -37,24 +37,31 @@ class RandomClips(Dataset):
         return dict(inputs=clip, data_samples=sample)
 
 
-def recognizer_cfg(clip_file=None, adapter='tiny', num_classes=3,
-                   dropout=0.5):
-    backbone = dict(type='ViTCLIPSTAdapter', arch=dict(TINY_ARCH),
-                    adapter=dict(width=16) if adapter == 'tiny' else adapter)
-    if clip_file is not None:
-        backbone['init_cfg'] = dict(type='Pretrained',
-                                    checkpoint=str(clip_file))
+def recognizer_from_backbone(backbone, num_classes=3,
+                             width=TINY_ARCH['width'], dropout=0.5):
+    """Recognizer3D config: ``backbone`` + TimeSformerHead + CLIP norm."""
     return dict(
         type='Recognizer3D',
         backbone=backbone,
         cls_head=dict(type='TimeSformerHead', num_classes=num_classes,
-                      in_channels=TINY_ARCH['width'], dropout_ratio=dropout,
+                      in_channels=width, dropout_ratio=dropout,
                       average_clips='prob'),
         data_preprocessor=dict(
             type='ActionDataPreprocessor',
             mean=[122.769, 116.74, 104.04],
             std=[68.493, 66.63, 70.32],
             format_shape='NCTHW'))
+
+
+def recognizer_cfg(clip_file=None, adapter='tiny', num_classes=3,
+                   dropout=0.5):
+    """Tiny recognizer config, optionally loading CLIP from ``clip_file``."""
+    backbone = dict(type='ViTCLIPSTAdapter', arch=dict(TINY_ARCH),
+                    adapter=dict(width=16) if adapter == 'tiny' else adapter)
+    if clip_file is not None:
+        backbone['init_cfg'] = dict(type='Pretrained',
+                                    checkpoint=str(clip_file))
+    return recognizer_from_backbone(backbone, num_classes, dropout=dropout)
 
 
 def runner_cfg(work_dir, model, max_epochs=2, hooks=(), **extra):

@@ -9,6 +9,7 @@ from mmengine.optim import build_optim_wrapper
 
 from stadapter_mm import STConvAdapter, ViTCLIPSTAdapter
 from conftest import TINY_ARCH
+from runner_utils import recognizer_from_backbone
 
 
 def _tiny(**kwargs):
@@ -22,23 +23,6 @@ def _randomise_adapters(model, seed=0):
         for adapter in model.adapters():
             for p in adapter.parameters():
                 p.copy_(torch.randn(p.shape, generator=gen) * 0.2)
-
-
-def _recognizer_cfg(backbone, num_classes, width):
-    return dict(
-        type='Recognizer3D',
-        backbone=backbone,
-        cls_head=dict(
-            type='TimeSformerHead',
-            num_classes=num_classes,
-            in_channels=width,
-            dropout_ratio=0.5,
-            average_clips='prob'),
-        data_preprocessor=dict(
-            type='ActionDataPreprocessor',
-            mean=[122.769, 116.74, 104.04],
-            std=[68.493, 66.63, 70.32],
-            format_shape='NCTHW'))
 
 
 def test_output_shape_and_any_size():
@@ -136,7 +120,7 @@ def test_presets_match_official_models():
     ('24x384', 174, 24 * 592_512 + 768 * 174 + 174),
 ])
 def test_trainable_parameter_counts(adapter, num_classes, expected):
-    cfg = _recognizer_cfg(
+    cfg = recognizer_from_backbone(
         dict(type='ViTCLIPSTAdapter', arch='ViT-B/16', adapter=adapter),
         num_classes, 768)
     model = MODELS.build(cfg)
@@ -192,7 +176,7 @@ def test_frozen_fp16_keeps_adapters_fp32():
 def test_train_step_updates_only_adapters_and_head():
     torch.manual_seed(0)
     model = MODELS.build(
-        _recognizer_cfg(
+        recognizer_from_backbone(
             dict(type='ViTCLIPSTAdapter', arch=dict(TINY_ARCH),
                  adapter=dict(width=16)), 3, 64))
     model.init_weights()

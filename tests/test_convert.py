@@ -4,7 +4,6 @@ The official model is restated in ``tests/official_reference.py``; a tiny
 instance of it writes checkpoints the way the official ``save_model`` does,
 and the converted MMAction2 model must give its logits to 1e-4 (fp32).
 """
-import importlib.util
 import os
 import os.path as osp
 
@@ -21,20 +20,13 @@ from stadapter_mm.models.official_convert import (
     check_against_model, describe_layout, mmaction_to_official,
     official_layout, official_to_mmaction, read_official_checkpoint)
 
+from conftest import load_tool  # noqa: E402
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 # (name, adapter_pre_attn, positions, classes, release config)
 LAYOUTS = [('k400', False, ('mlp', ), 5, 'configs/stadapter_vitb16_k400.py'),
            ('ssv2', True, ('attn', 'mlp'), 7,
             'configs/stadapter_vitb16_ssv2.py')]
-
-
-def load_tool(relpath):
-    path = osp.join(ROOT, relpath)
-    spec = importlib.util.spec_from_file_location(
-        osp.splitext(osp.basename(path))[0], path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def make_official(pre_attn, classes, seed=0, layers=2):

@@ -1,5 +1,4 @@
 """Demos and MMAction2's inference API on a tiny ST-Adapter recognizer."""
-import importlib.util
 import os
 import os.path as osp
 import subprocess
@@ -13,17 +12,10 @@ from official_reference import tiny_config_text, write_video
 from stadapter_mm.apis import StreamRecognizer
 from stadapter_mm.apis.video_io import VideoSink, draw_lines, read_frames
 
+from conftest import load_tool  # noqa: E402
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 NUM_CLASSES = 6
-
-
-def load_tool(relpath):
-    path = osp.join(ROOT, relpath)
-    spec = importlib.util.spec_from_file_location(
-        osp.splitext(osp.basename(path))[0], path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope='module')

@@ -1,5 +1,4 @@
 """FLOP counting (tools/analysis_tools/get_flops.py) and ONNX export."""
-import importlib.util
 import json
 import os.path as osp
 
@@ -9,18 +8,11 @@ from mmengine.config import Config
 
 from official_reference import tiny_config_text
 
+from conftest import load_tool  # noqa: E402
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 # Tiny model: 32x32 frames, patch 8 -> 16 patches + class token.
 WIDTH, LAYERS, TOKENS, BOTTLENECK, CLASSES = 64, 2, 17, 16, 5
-
-
-def load_tool(relpath):
-    path = osp.join(ROOT, relpath)
-    spec = importlib.util.spec_from_file_location(
-        osp.splitext(osp.basename(path))[0], path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope='module')

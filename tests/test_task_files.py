@@ -1,5 +1,4 @@
 """Task files: export, one shared backbone, per-request switching, refusal."""
-import importlib.util
 import os.path as osp
 
 import pytest
@@ -14,16 +13,9 @@ from stadapter_mm.apis import (MultiTaskInferencer, TaskBank, TaskFileError,
                                save_task)
 from stadapter_mm.hooks import clip_fingerprint
 
+from conftest import load_tool  # noqa: E402
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-
-
-def load_tool(relpath):
-    path = osp.join(ROOT, relpath)
-    spec = importlib.util.spec_from_file_location(
-        osp.splitext(osp.basename(path))[0], path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def build_task(root, name, pre_attn, classes, clip, frozen=None, seed=0):

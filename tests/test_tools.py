@@ -1,5 +1,4 @@
 """tools/train.py, tools/test.py and tools/dist_*.sh on generated videos."""
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -18,22 +17,13 @@ from stadapter_mm.datasets import SweepSpec, generate_sweep_dataset
 from stadapter_mm.datasets.views import parse_views, set_test_views
 from stadapter_mm.models import ViTCLIPSTAdapter
 
-from conftest import ROOT
+from conftest import ROOT, load_tool
 
 SYNTHETIC = osp.join(ROOT, 'configs', 'synthetic',
                      'stadapter_vitw96l4p8-8x96_1xb32-8x2x1-10e_sweeps-rgb.py')
+
 TRAIN_PER_CLASS = 3  # 12 training videos
 TEST_VIDEOS = 4
-
-
-def load_tool(name):
-    """Import tools/<name>.py as a module (tools/ is not a package)."""
-    spec = importlib.util.spec_from_file_location(
-        'tool_' + name.replace('/', '_'),
-        osp.join(ROOT, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def free_port():
@@ -207,7 +197,7 @@ def test_two_process_gloo_training_and_testing(config_file, tmp_path):
 
 
 def test_train_options_merge(config_file, tmp_path):
-    train = load_tool('train')
+    train = load_tool('tools/train.py')
     cfg = Config.fromfile(config_file)
     args = train.parse_args([config_file, '--resume', '--auto-scale-lr',
                              '--seed', '5'])
@@ -227,14 +217,14 @@ def test_train_options_merge(config_file, tmp_path):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='checks the CPU path')
 def test_amp_flag_on_cpu_is_a_clear_error(config_file):
-    train = load_tool('train')
+    train = load_tool('tools/train.py')
     cfg = Config.fromfile(config_file)
     with pytest.raises(SystemExit, match='--amp needs a CUDA GPU'):
         train.merge_args(cfg, train.parse_args([config_file, '--amp']))
 
 
 def test_test_tool_errors(config_file, tmp_path):
-    test = load_tool('test')
+    test = load_tool('tools/test.py')
     with pytest.raises(SystemExit, match='checkpoint not found'):
         test.main([config_file, str(tmp_path / 'missing.pth')])
     ckpt = tmp_path / 'x.pth'
@@ -246,7 +236,7 @@ def test_test_tool_errors(config_file, tmp_path):
 
 
 def test_annotations_from_ssv2_json(tmp_path):
-    tool = load_tool('data/make_annotations')
+    tool = load_tool('tools/data/make_annotations.py')
     label_map = osp.join(ROOT, 'data', 'label_maps', 'label_map_sthv2.txt')
     with open(label_map) as f:
         names = f.read().splitlines()
@@ -278,7 +268,7 @@ def test_annotations_from_ssv2_json(tmp_path):
 
 
 def test_annotations_from_kinetics_tree_and_csv(tmp_path):
-    tool = load_tool('data/make_annotations')
+    tool = load_tool('tools/data/make_annotations.py')
     tree = tmp_path / 'videos_val'
     for folder, name in [('air_drumming', 'abc_000010_000020.mp4'),
                          ('zumba', 'xyz_000001_000011.mp4'),
