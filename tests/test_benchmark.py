@@ -105,7 +105,8 @@ def test_backbone_matches_plain_versions(tiny_arch, adapter):
     assert type(plain.transformer.resblocks[0].mlp.gelu) is ReferenceQuickGELU
     fast.train()
     plain.train()
-    x = torch.randn(2, 3, 4, 32, 32, generator=torch.Generator().manual_seed(4))
+    gen = torch.Generator().manual_seed(4)
+    x = torch.randn(2, 3, 4, 32, 32, generator=gen)
     out, ref = fast(x), plain(x)
     assert (out - ref).abs().max().item() <= 1e-5  # attention: ~1e-7
     trainable = [p for p in fast.parameters() if p.requires_grad]

@@ -85,7 +85,8 @@ def parse_args(argv: List[str] = None) -> argparse.Namespace:
                    help='clips per step (default 1 on CPU, 8 on CUDA)')
     p.add_argument('--sections', default=None,
                    help=f'comma list from {ALL_SECTIONS} (default CPU: '
-                   f'{",".join(CPU_SECTIONS)}; CUDA: {",".join(GPU_SECTIONS)})')
+                   f'{",".join(CPU_SECTIONS)}; CUDA: '
+                   f'{",".join(GPU_SECTIONS)})')
     p.add_argument('--repeats', type=int, default=5,
                    help='interleaved rounds of training steps')
     p.add_argument('--inference-repeats', type=int, default=9)
