@@ -150,14 +150,20 @@ def test_gradient_checkpointing_same_gradients():
     _randomise_adapters(plain)
     ckpt = copy.deepcopy(plain)
     ckpt.with_cp = True
+    some = copy.deepcopy(plain)
+    some.with_cp = (1, )
     x = torch.randn(1, 3, 4, 32, 32)
-    for m in (plain, ckpt):
+    for m in (plain, ckpt, some):
         m.train()
         m(x).square().sum().backward()
-    for (n, a), (_, b) in zip(plain.named_parameters(),
-                              ckpt.named_parameters()):
-        if a.requires_grad:
-            assert torch.allclose(a.grad, b.grad, atol=1e-5), n
+    for other in (ckpt, some):
+        for (n, a), (_, b) in zip(plain.named_parameters(),
+                                  other.named_parameters()):
+            if a.requires_grad:
+                assert torch.allclose(a.grad, b.grad, atol=1e-5), n
+    assert [some._checkpointed(i) for i in range(2)] == [False, True]
+    with pytest.raises(ValueError, match='with_cp block indices'):
+        _tiny(with_cp=[2])
 
 
 def test_frozen_fp16_keeps_adapters_fp32():

@@ -173,7 +173,10 @@ class ViTCLIPSTAdapter(BaseModule):
             ``'conv1', 'class_embedding', 'positional_embedding', 'ln_pre',
             'transformer', 'ln_post'``, or ``'all'`` for full fine-tuning.
             Defaults to ``()``.
-        with_cp (bool): Gradient checkpointing per block. Defaults to False.
+        with_cp (bool | Sequence[int]): Gradient checkpointing: True for
+            every block, or the indices of the blocks to checkpoint (early
+            blocks hold the most activations worth dropping). Defaults to
+            False.
         frozen_fp16 (bool): Keep frozen weights in fp16 (as the official code
             does on GPU; LayerNorms still compute in fp32). Defaults to False.
         trust_torchscript (bool): Allow executing a TorchScript checkpoint
@@ -210,7 +213,7 @@ class ViTCLIPSTAdapter(BaseModule):
                  input_resolution: Optional[int] = None,
                  num_frames: Optional[int] = None,
                  unfreeze: Union[str, Sequence[str]] = (),
-                 with_cp: bool = False,
+                 with_cp: Union[bool, Sequence[int]] = False,
                  frozen_fp16: bool = False,
                  trust_torchscript: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
@@ -223,6 +226,12 @@ class ViTCLIPSTAdapter(BaseModule):
         self.num_layers = layers
         self.input_resolution = s['input_resolution']
         self.grid = (self.input_resolution // patch, ) * 2
+        if not isinstance(with_cp, bool):
+            with_cp = tuple(sorted({int(i) for i in with_cp}))
+            if any(not 0 <= i < layers for i in with_cp):
+                raise ValueError(
+                    f'with_cp block indices {list(with_cp)} are out of range '
+                    f'for a {layers}-block model (valid: 0..{layers - 1}).')
         self.with_cp = with_cp
         self.frozen_fp16 = frozen_fp16
         self.trust_torchscript = trust_torchscript
@@ -537,6 +546,11 @@ class ViTCLIPSTAdapter(BaseModule):
             return self.positional_embedding
         return resize_pos_embed(self.positional_embedding, grid)
 
+    def _checkpointed(self, index: int) -> bool:
+        if isinstance(self.with_cp, bool):
+            return self.with_cp
+        return index in self.with_cp
+
     def forward_features(self, x: Tensor) -> Tensor:
         """Tokens after the last block.
 
@@ -564,8 +578,9 @@ class ViTCLIPSTAdapter(BaseModule):
         tokens = torch.cat([cls_token, tokens], dim=1)
         tokens = tokens + self._pos_embed(grid).to(tokens.dtype)
         tokens = self.ln_pre(tokens)
-        for block in self.transformer.resblocks:
-            if self.with_cp and self.training and tokens.requires_grad:
+        for i, block in enumerate(self.transformer.resblocks):
+            if self._checkpointed(i) and self.training and \
+                    tokens.requires_grad:
                 tokens = cp.checkpoint(
                     block, tokens, t, grid, use_reentrant=False)
             else:
