@@ -24,8 +24,8 @@ from mmengine.config import Config, DictAction  # noqa: E402
 
 import stadapter_mm  # noqa: E402,F401
 from stadapter_mm.apis import read_label_map, topk_labels  # noqa: E402
-from stadapter_mm.apis.video_io import (check_output_path,  # noqa: E402
-                                        draw_lines, read_frames, write_video)
+from stadapter_mm.utils.video import (check_output_path,  # noqa: E402
+                                      draw_lines, read_frames, write_video)
 
 _COLORS = {'white': (255, 255, 255), 'black': (0, 0, 0),
            'red': (255, 0, 0), 'green': (0, 255, 0), 'blue': (0, 0, 255),

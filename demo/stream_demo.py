@@ -36,8 +36,8 @@ from mmengine.config import Config, DictAction  # noqa: E402
 import stadapter_mm  # noqa: E402,F401
 from stadapter_mm.apis import read_label_map  # noqa: E402
 from stadapter_mm.apis.stream import StreamRecognizer  # noqa: E402
-from stadapter_mm.apis.video_io import (VideoSink,  # noqa: E402
-                                        check_output_path, draw_lines)
+from stadapter_mm.utils.video import (VideoSink,  # noqa: E402
+                                      check_output_path, draw_lines)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

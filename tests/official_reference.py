@@ -313,22 +313,23 @@ def write_video(path: str, frames: int = 24, size: Sequence[int] = (64, 48),
         noise: Random background (else a smooth gradient, which survives
             lossy re-encoding nearly unchanged).
     """
-    import cv2
     import numpy as np
+
+    from stadapter_mm.utils.video import write_video as write_rgb_video
     rng = np.random.default_rng(seed)
     width, height = size
-    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), fps,
-                             (width, height))
     if noise:
         base = rng.integers(0, 255, (height, width, 3), dtype=np.uint8)
     else:
         ramp = np.linspace(40, 200, width, dtype=np.float64)
         base = np.repeat(ramp[None, :, None], height, 0).repeat(3, 2)
         base = base.astype(np.uint8)
-    for i in range(frames):
-        frame = base.copy()
-        x = (3 * i) % (width - 10)
-        frame[10:20, x:x + 10] = (0, 0, 255)
-        writer.write(frame)
-    writer.release()
-    return path
+
+    def moving_square():
+        for i in range(frames):
+            frame = base.copy()
+            x = (3 * i) % (width - 10)
+            frame[10:20, x:x + 10] = (255, 0, 0)  # red (RGB)
+            yield frame
+
+    return write_rgb_video(path, moving_square(), fps=fps)

@@ -14,22 +14,18 @@ import json
 import os
 import os.path as osp
 import struct
-import sys
 import time
 from typing import Dict, List, Optional, Sequence
 
-import cv2
 import numpy as np
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
-import stadapter_mm  # noqa: E402,F401  (compat fixes, mmaction models)
+import stadapter_mm  # noqa: F401  (compat fixes, mmaction models)
 # Registers RobustVideoDataset and the engine parts even before the package
 # imports them itself.
-import stadapter_mm.datasets.robust_video_dataset  # noqa: E402,F401
-import stadapter_mm.engine  # noqa: E402,F401
+import stadapter_mm.datasets.robust_video_dataset  # noqa: F401
+import stadapter_mm.engine  # noqa: F401
+from stadapter_mm.utils.video import write_video
+
 TINY_ARCH = dict(input_resolution=32, patch_size=8, width=64, layers=2,
                  heads=4)
 BROKEN_KINDS = ('truncated', 'zero_bytes', 'random_bytes', 'corrupt',
@@ -89,19 +85,20 @@ def make_video(path: str, label: int, num_frames: int = 8, size: int = 32,
         str: ``path``.
     """
     rng = np.random.default_rng(seed)
-    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), 8,
-                             (size, size))
     start = int(rng.integers(0, size))
-    for t in range(num_frames):
-        frame = rng.integers(0, 40, (size, size, 3), dtype=np.uint8)
-        step = [3, -3, 3, -3][label % 4] * t
-        pos = (start + step) % (size - 6)
-        if label % 4 < 2:
-            frame[:, pos:pos + 6] = 230
-        else:
-            frame[pos:pos + 6, :] = 230
-        writer.write(frame)
-    writer.release()
+
+    def frames():
+        for t in range(num_frames):
+            frame = rng.integers(0, 40, (size, size, 3), dtype=np.uint8)
+            step = [3, -3, 3, -3][label % 4] * t
+            pos = (start + step) % (size - 6)
+            if label % 4 < 2:
+                frame[:, pos:pos + 6] = 230
+            else:
+                frame[pos:pos + 6, :] = 230
+            yield frame
+
+    write_video(path, frames(), fps=8)
     with open(path, 'rb') as f:
         data = _faststart(f.read())
     with open(path, 'wb') as f:

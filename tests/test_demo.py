@@ -10,7 +10,7 @@ import torch
 
 from official_reference import tiny_config_text, write_video
 from stadapter_mm.apis import StreamRecognizer
-from stadapter_mm.apis.video_io import VideoSink, draw_lines, read_frames
+from stadapter_mm.utils.video import VideoSink, draw_lines, read_frames
 
 from conftest import load_tool  # noqa: E402
 

@@ -1,19 +1,22 @@
-"""Reading videos and writing them with predictions drawn on (for demos).
+"""The one video reader and writer of stadapter-mm.
 
-Writing uses OpenCV (``.mp4``/``.avi``) and Pillow (``.gif``), both already
-installed with MMAction2, so the demos need no ``moviepy``.
+Demos, the frame-order project, the benchmark and the tests all read and
+write videos through this module. Writing uses OpenCV (``.mp4``/``.avi``) and
+Pillow (``.gif``), both already installed with MMAction2, so nothing needs
+``moviepy``; reading uses decord, like MMAction2's ``DecordInit``.
 """
 from __future__ import annotations
 
 import os
 import os.path as osp
-from typing import List, Optional, Sequence, Tuple
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
 VIDEO_EXTS = ('.mp4', '.avi', '.gif')
-_FOURCC = {'.mp4': 'mp4v', '.avi': 'MJPG'}
+#: Default OpenCV FourCC codec per extension (``mp4v``: MPEG-4 part 2).
+DEFAULT_CODECS = {'.mp4': 'mp4v', '.avi': 'MJPG'}
 
 
 def read_frames(path: str,
@@ -90,17 +93,38 @@ def check_output_path(path: str) -> str:
 class VideoSink:
     """Write RGB frames to ``.mp4``/``.avi`` (OpenCV) or ``.gif`` (Pillow).
 
+    The output folder is created if needed. Frames are RGB, like decord
+    returns them; the sink converts to OpenCV's BGR itself.
+
+    Example:
+        >>> with VideoSink('out.mp4', fps=12) as sink:
+        ...     for frame in frames:
+        ...         sink.write(frame)
+
     Args:
         path (str): Output file; its extension picks the format.
         fps (float): Frame rate. Defaults to 30.
+        codec (str, optional): OpenCV FourCC code (4 characters) for
+            ``.mp4``/``.avi``. Defaults to :data:`DEFAULT_CODECS` of the
+            extension (``mp4v`` for ``.mp4``, ``MJPG`` for ``.avi``).
+
+    Raises:
+        ValueError: For an unsupported extension, a non-positive ``fps`` or
+            a codec that is not 4 characters (or given for a ``.gif``).
     """
 
-    def __init__(self, path: str, fps: float = 30.0) -> None:
+    def __init__(self, path: str, fps: float = 30.0,
+                 codec: Optional[str] = None) -> None:
         self.path = path
         self.ext = check_output_path(path)
         if fps <= 0:
             raise ValueError(f'fps must be positive, got {fps}')
+        if codec is not None and (self.ext == '.gif' or len(codec) != 4):
+            raise ValueError(
+                f'codec must be a 4-character OpenCV FourCC code for .mp4 '
+                f'or .avi output, got {codec!r} for {path!r}')
         self.fps = float(fps)
+        self.codec = codec or DEFAULT_CODECS.get(self.ext)
         self._writer = None
         self._gif: List[np.ndarray] = []
         self.count = 0
@@ -115,13 +139,16 @@ class VideoSink:
             if self._writer is None:
                 height, width = frame.shape[:2]
                 self._writer = cv2.VideoWriter(
-                    self.path, cv2.VideoWriter_fourcc(*_FOURCC[self.ext]),
+                    self.path, cv2.VideoWriter_fourcc(*self.codec),
                     self.fps, (width, height))
                 if not self._writer.isOpened():
+                    self._writer = None
                     raise RuntimeError(
-                        f'OpenCV cannot open {self.path} for writing')
+                        f'OpenCV cannot open a {self.codec} writer for '
+                        f'{self.path}; check that the folder is writable and '
+                        'that OpenCV was built with FFmpeg support.')
             self._writer.write(
-                cv2.cvtColor(np.asarray(frame, dtype=np.uint8),
+                cv2.cvtColor(np.ascontiguousarray(frame, dtype=np.uint8),
                              cv2.COLOR_RGB2BGR))
         self.count += 1
 
@@ -146,10 +173,21 @@ class VideoSink:
         self.close()
 
 
-def write_video(path: str, frames: Sequence[np.ndarray],
-                fps: float = 30.0) -> str:
-    """Write RGB frames to ``path`` (format from its extension)."""
-    with VideoSink(path, fps) as sink:
+def write_video(path: str, frames: Iterable[np.ndarray],
+                fps: float = 30.0, codec: Optional[str] = None) -> str:
+    """Write RGB frames to ``path`` (format from its extension).
+
+    Args:
+        path (str): Output file (``.mp4``, ``.avi`` or ``.gif``).
+        frames (Iterable[np.ndarray]): RGB frames (H, W, 3), uint8: an array
+            (T, H, W, 3), a list or a generator (written as they come).
+        fps (float): Frame rate. Defaults to 30.
+        codec (str, optional): OpenCV FourCC code; see :class:`VideoSink`.
+
+    Returns:
+        str: ``path``.
+    """
+    with VideoSink(path, fps, codec) as sink:
         for frame in frames:
             sink.write(frame)
     return path
