@@ -15,9 +15,13 @@ from stadapter_mm.models import ViTCLIPSTAdapter
 from conftest import ROOT, TINY_ARCH
 
 CONFIG_DIR = osp.join(ROOT, 'configs')
+#: Paths relative to CONFIG_DIR: configs/**, then projects/*/configs/*.
 ALL_CONFIGS = sorted(
     osp.relpath(p, CONFIG_DIR)
-    for p in glob.glob(osp.join(CONFIG_DIR, '**', '*.py'), recursive=True))
+    for p in glob.glob(osp.join(CONFIG_DIR, '**', '*.py'), recursive=True)
+) + sorted(
+    osp.relpath(p, CONFIG_DIR)
+    for p in glob.glob(osp.join(ROOT, 'projects', '*', 'configs', '*.py')))
 #: Configs named by the pattern (the short aliases are checked separately).
 NAMED_CONFIGS = [c for c in ALL_CONFIGS if '/' in c]
 

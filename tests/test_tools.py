@@ -13,13 +13,13 @@ import torch
 from mmaction.registry import DATASETS
 from mmengine.config import Config
 
-from stadapter_mm.datasets import SweepSpec, generate_sweep_dataset
 from stadapter_mm.datasets.views import parse_views, set_test_views
 from stadapter_mm.models import ViTCLIPSTAdapter
+from sweeps import SweepSpec, generate_sweep_dataset
 
 from conftest import ROOT, load_tool
 
-SYNTHETIC = osp.join(ROOT, 'configs', 'synthetic',
+SYNTHETIC = osp.join(ROOT, 'projects', 'frame_order', 'configs',
                      'stadapter_vitw96l4p8-8x96_1xb32-8x2x1-10e_sweeps-rgb.py')
 
 TRAIN_PER_CLASS = 3  # 12 training videos

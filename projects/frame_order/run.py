@@ -1,20 +1,21 @@
-"""The main job: ST-Adapter vs. a linear probe on a generated video dataset.
+"""Frame order: what ST-Adapter learns and a frozen image model cannot.
 
-Runs anywhere, with no downloads, in a few minutes on 2 CPU cores::
+The project's main job: ST-Adapter vs. a linear probe on a frozen image
+model, on generated videos whose classes differ only in the order of their
+frames. Runs anywhere, with no downloads, in a few minutes on 2 CPU cores::
 
-    python tools/main_job.py
+    python projects/frame_order/run.py
 
-1. Generates (seeded) the "sweeps" dataset of
-   :mod:`stadapter_mm.datasets.synthetic`: two coloured squares sweep one
-   after the other, to the right or to the left; the four classes are the
-   colour order x the direction. Every class is a frame permutation of the
+1. Generates (seeded) the "sweeps" dataset of ``sweeps.py`` (next to this
+   script): two coloured squares sweep one after the other, to the right or
+   to the left; the four classes are the colour order x the direction. Every class is a frame permutation of the
    same base videos, so no single frame and no average over frames tells the
    classes apart.
 2. Saves a randomly initialised small ViT (the "frozen CLIP" stand-in) that
    both models share.
 3. Trains ST-Adapter (frozen ViT + ST-Adapters + linear head) and a linear
    probe (the same frozen ViT, mean over frames, linear head) with mmengine's
-   Runner, from ``configs/synthetic/``.
+   Runner, from the ``configs/`` folder next to this script.
 4. Tests both with multi-view testing (3 clips x 3 crops by default), prints
    the top-1 accuracies, writes ``learning_curves.png`` and ``summary.json``
    to the work dir, and exits with status 1 if ST-Adapter is below 90% or
@@ -32,16 +33,15 @@ from typing import Dict, List, Optional
 
 from mmengine.config import DictAction
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+# The script's folder is on sys.path when it runs (and in pytest's pythonpath).
+from sweeps import SWEEP_CLASSES, SweepSpec, generate_sweep_dataset
 
+#: The project's configs (next to this script).
+CONFIG_DIR = osp.join(osp.dirname(osp.abspath(__file__)), 'configs')
 STADAPTER_CONFIG = osp.join(
-    ROOT, 'configs', 'synthetic',
-    'stadapter_vitw96l4p8-8x96_1xb32-8x2x1-10e_sweeps-rgb.py')
+    CONFIG_DIR, 'stadapter_vitw96l4p8-8x96_1xb32-8x2x1-10e_sweeps-rgb.py')
 PROBE_CONFIG = osp.join(
-    ROOT, 'configs', 'synthetic',
-    'linearprobe_vitw96l4p8_1xb32-8x2x1-10e_sweeps-rgb.py')
+    CONFIG_DIR, 'linearprobe_vitw96l4p8_1xb32-8x2x1-10e_sweeps-rgb.py')
 #: Pass marks: ST-Adapter at least this top-1; the probe at most chance plus
 #: this margin.
 MIN_STADAPTER_TOP1 = 0.90
@@ -54,7 +54,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         description='ST-Adapter vs. linear probe on generated videos')
     parser.add_argument(
         '--work-dir',
-        default=osp.join('work_dirs', 'main_job'),
+        default=osp.join('work_dirs', 'frame_order'),
         help='output folder (logs, checkpoints, plot, summary)')
     parser.add_argument(
         '--data-root',
@@ -113,7 +113,7 @@ def save_random_backbone(cfg, seed: int) -> str:
 
 
 def load_config(path: str, args: argparse.Namespace, name: str):
-    """Load a main-job config with the command line's data and overrides."""
+    """Load a frame-order config with the command line's data and overrides."""
     from mmengine.config import Config
 
     cfg = Config.fromfile(path)
@@ -128,7 +128,7 @@ def load_config(path: str, args: argparse.Namespace, name: str):
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     cfg.work_dir = osp.join(args.work_dir, name)
-    cfg.experiment_name = f'main_job_{name}'
+    cfg.experiment_name = f'frame_order_{name}'
     cfg.randomness = dict(seed=args.seed)
     return cfg
 
@@ -230,10 +230,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     start = time.time()
 
-    from stadapter_mm.datasets.synthetic import (SWEEP_CLASSES, SweepSpec,
-                                                 generate_sweep_dataset)
-
-    print(f'[main job] 1/4 generating the sweeps dataset in {args.data_root}',
+    print(f'[frame order] 1/4 generating the sweeps dataset in {args.data_root}',
           flush=True)
     spec = SweepSpec(train_per_class=args.train_per_class,
                      val_per_class=args.eval_per_class,
@@ -245,12 +242,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         'linear probe': load_config(PROBE_CONFIG, args, 'linear_probe'),
     }
     backbone = save_random_backbone(configs['ST-Adapter'], args.seed)
-    print(f'[main job] 2/4 saved the frozen random ViT to {backbone}',
+    print(f'[frame order] 2/4 saved the frozen random ViT to {backbone}',
           flush=True)
 
     results = {}
     for step, (name, cfg) in enumerate(configs.items(), start=3):
-        print(f'[main job] {step}/4 training and testing {name}', flush=True)
+        print(f'[frame order] {step}/4 training and testing {name}', flush=True)
         results[name] = train_and_test(cfg, args.views)
 
     chance = 1.0 / len(SWEEP_CLASSES)

@@ -1,4 +1,4 @@
-# The main job's baseline: the same frozen random ViT as the ST-Adapter
+# The frame-order job's baseline: the same frozen random ViT as the ST-Adapter
 # config, without adapters: class tokens averaged over frames, then a linear
 # head (the only part that trains). Same data, schedule and test views.
 _base_ = ['./stadapter_vitw96l4p8-8x96_1xb32-8x2x1-10e_sweeps-rgb.py']

@@ -26,8 +26,9 @@ frames, does better than chance. Only the order of the frames tells the
 classes apart, which is what ST-Adapter's temporal convolutions add to a
 frame-wise image model.
 
-Videos are written with OpenCV's ``mp4v`` codec and listed in MMAction2's
-``VideoDataset`` annotation format (``relative/path.mp4 label``).
+Videos are written with :func:`stadapter_mm.utils.video.write_video`
+(OpenCV's ``mp4v`` codec) and listed in MMAction2's ``VideoDataset``
+annotation format (``relative/path.mp4 label``).
 """
 from __future__ import annotations
 
@@ -39,6 +40,11 @@ from dataclasses import asdict, dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+
+from stadapter_mm.utils.video import write_video
+
+#: Frame rate written in the videos.
+FPS = 12
 
 #: Class names in label order.
 SWEEP_CLASSES: Tuple[str, ...] = (
@@ -183,33 +189,6 @@ def permute_to_class(base: np.ndarray, label: int) -> np.ndarray:
     return np.ascontiguousarray(frames)
 
 
-def write_video(path: str, frames: np.ndarray, fps: int = 12) -> None:
-    """Write RGB frames to an ``mp4v`` video.
-
-    Args:
-        path (str): Output file (``.mp4``).
-        frames (np.ndarray): (T, H, W, 3) uint8 RGB.
-        fps (int): Frame rate written in the file.
-
-    Raises:
-        RuntimeError: If OpenCV cannot open a writer for ``path``.
-    """
-    import cv2
-
-    height, width = frames.shape[1:3]
-    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), fps,
-                             (width, height))
-    if not writer.isOpened():
-        raise RuntimeError(
-            f'OpenCV could not open an mp4v writer for {path}; check that '
-            'the folder is writable and OpenCV has FFmpeg support.')
-    try:
-        for frame in frames:
-            writer.write(np.ascontiguousarray(frame[..., ::-1]))
-    finally:
-        writer.release()
-
-
 def generate_sweep_dataset(root: str,
                            spec: Optional[SweepSpec] = None,
                            progress: bool = True) -> Dict[str, str]:
@@ -270,7 +249,7 @@ def generate_sweep_dataset(root: str,
             frames = permute_to_class(render_base_video(rng, spec),
                                       int(label))
             name = f'{split}/{index:05d}.mp4'
-            write_video(osp.join(paths['video_root'], name), frames)
+            write_video(osp.join(paths['video_root'], name), frames, fps=FPS)
             lines.append(f'{name} {int(label)}')
             if bar is not None:
                 bar.update()

@@ -1,26 +1,16 @@
-"""The main job end to end, shrunk to a 1-block ViT, 1 epoch, 32 videos."""
-import importlib.util
+"""The frame-order job end to end: a 1-block ViT, 1 epoch, 32 videos.
+
+``sweeps`` is ``projects/frame_order/sweeps.py`` (on pytest's pythonpath).
+"""
 import json
-import os.path as osp
 
 import matplotlib.image
 import pytest
 import torch
+from sweeps import (SWEEP_CLASSES, SweepSpec, frame_multiset_key,
+                    permute_to_class, render_base_video)
 
-from stadapter_mm.datasets.synthetic import (SWEEP_CLASSES, SweepSpec,
-                                             frame_multiset_key,
-                                             permute_to_class,
-                                             render_base_video)
-
-from conftest import ROOT
-
-
-def load_main_job():
-    spec = importlib.util.spec_from_file_location(
-        'tool_main_job', osp.join(ROOT, 'tools', 'main_job.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from conftest import load_tool
 
 
 def test_classes_share_their_frames():
@@ -53,10 +43,10 @@ def test_bad_spec():
             __import__('numpy').random.default_rng(0), SweepSpec()), 4)
 
 
-def test_main_job_writes_results_and_reports_failure(tmp_path, capsys):
-    main_job = load_main_job()
+def test_run_writes_results_and_reports_failure(tmp_path, capsys):
+    run = load_tool('projects/frame_order/run.py')
     work_dir = tmp_path / 'work'
-    status = main_job.main([
+    status = run.main([
         '--work-dir', str(work_dir), '--data-root', str(tmp_path / 'data'),
         '--train-per-class', '4', '--eval-per-class', '2', '--views', '2x3',
         '--cfg-options', 'model.backbone.arch.layers=1',

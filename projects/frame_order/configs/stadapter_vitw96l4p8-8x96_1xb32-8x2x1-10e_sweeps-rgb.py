@@ -1,11 +1,10 @@
-# ST-Adapter on the generated "sweeps" dataset (see
-# stadapter_mm/datasets/synthetic.py)
-# used by the main job (tools/main_job.py): a frozen, randomly initialised ViT
-# (width 96, 4 blocks, patch 8, 32x32 frames) with 96-wide ST-Adapters before
-# the attention and before the MLP of each block (8 adapters), whose depthwise
-# convolution spans 3 frames x 3x3 patches; 8 frames at interval 2;
-# 1 process x 32 clips; 10 epochs; test 3 clips x 3 crops. Runs on 2 CPU
-# cores in a few minutes.
+# ST-Adapter on the generated "sweeps" dataset (projects/frame_order/sweeps.py)
+# of the frame-order job (projects/frame_order/run.py): a frozen, randomly
+# initialised ViT (width 96, 4 blocks, patch 8, 32x32 frames) with 96-wide
+# ST-Adapters before the attention and before the MLP of each block
+# (8 adapters), whose depthwise convolution spans 3 frames x 3x3 patches;
+# 8 frames at interval 2; 1 process x 32 clips; 10 epochs; test 3 clips x
+# 3 crops. Runs on 2 CPU cores in a few minutes.
 _base_ = ['mmaction::_base_/default_runtime.py']
 
 custom_imports = dict(
@@ -13,7 +12,7 @@ custom_imports = dict(
     allow_failed_imports=False)
 
 # ----------------------------------------------------------------- paths
-# Written by tools/main_job.py (or stadapter_mm.datasets.synthetic).
+# Written by projects/frame_order/run.py (sweeps.generate_sweep_dataset).
 data_root = 'data/synthetic_sweeps'
 video_root = data_root + '/videos'
 ann_file_train = data_root + '/train_list.txt'
