@@ -19,16 +19,11 @@ from __future__ import annotations
 
 import argparse
 import os.path as osp
-import sys
 from typing import List, Optional
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
-import stadapter_mm  # noqa: E402,F401
-from stadapter_mm.apis import MultiTaskInferencer, TaskFileError  # noqa: E402
-from stadapter_mm.models.clip_checkpoint import CheckpointError  # noqa: E402
+import stadapter_mm  # noqa: F401
+from stadapter_mm.apis import MultiTaskInferencer, TaskFileError
+from stadapter_mm.checkpoints.clip_formats import CheckpointError
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

@@ -19,16 +19,26 @@ touching anything, and is therefore inert once upstream ships a fix.
    pickling the class-level statistics functions (they are rebuilt on load)
    and (b) allow-list the plain data types an mmengine checkpoint carries.
    ``getattr`` is never allow-listed.
-4. mmengine's ``init_dist`` for ``launcher='pytorch'`` always calls
+4. mmengine 0.10.7's local checkpoint loader calls ``torch.load`` without
+   ``weights_only`` and so relies on torch's default, which the environment
+   variable ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` turns off (and then code in
+   a downloaded checkpoint runs). :func:`fix_weights_only_loader` registers
+   :func:`stadapter_mm.checkpoints.io.load_local_weights_only` (explicit
+   ``weights_only=True``) as mmengine's loader for local paths; it affects
+   ``load_from``, ``resume``, ``init_recognizer`` and every other user of
+   ``mmengine.runner.CheckpointLoader``.
+5. mmengine's ``init_dist`` for ``launcher='pytorch'`` always calls
    ``torch.cuda.set_device`` and its runner wraps with
    ``device_ids=[LOCAL_RANK]``; both fail on a CPU-only machine.
    :func:`setup_cpu_distributed` initialises a gloo process group and a
-   CPU-compatible DDP wrapper config; it does nothing when CUDA is present.
-
-Related, applied by ``stadapter_mm/__init__.py`` once mmaction is imported:
-``stadapter_mm.engine.use_weights_only_loader`` makes mmengine's local
-checkpoint loader pass ``weights_only=True`` explicitly (so
-``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` cannot turn it off for downloaded files).
+   CPU-compatible DDP wrapper config; it does nothing when CUDA is present
+   (called by ``tools/train.py`` and ``tools/test.py``, not at import).
+6. mmengine 0.10.7's ``LoggerHook`` writes the results JSON of a
+   validation/test through ``_process_tags``, which silently drops values
+   that are not Python numbers; integer metrics pass through the message
+   hub's NumPy history and come out as ``np.int64``, so the JSON said
+   ``null`` for counts the log line showed (e.g. ``acc/num_scored``).
+   :func:`fix_json_log_numpy_integers` converts NumPy scalars first.
 """
 from __future__ import annotations
 
@@ -153,6 +163,24 @@ def fix_checkpoint_weights_only() -> bool:
     return True
 
 
+def fix_weights_only_loader() -> bool:
+    """Make mmengine load local checkpoints with ``weights_only=True``.
+
+    Re-registers mmengine's loader for local paths (prefix ``''``) with
+    ``force=True``; mmengine's own loader is replaced, nothing else changes.
+    Calling it again is harmless.
+
+    Returns:
+        bool: True (the loader is registered).
+    """
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    from .checkpoints.io import load_local_weights_only
+    CheckpointLoader.register_scheme(
+        prefixes='', loader=load_local_weights_only, force=True)
+    return True
+
+
 def setup_cpu_distributed(cfg: Any, launcher: str) -> bool:
     """Prepare a config for distributed training on a CPU-only machine.
 
@@ -190,10 +218,49 @@ def setup_cpu_distributed(cfg: Any, launcher: str) -> bool:
     return True
 
 
+def _plain_scalars(value: Any) -> Any:
+    """``value`` with NumPy scalars (in dicts/lists) made Python numbers."""
+    import numpy as np
+    if isinstance(value, dict):
+        return type(value)((k, _plain_scalars(v)) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain_scalars(v) for v in value)
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def fix_json_log_numpy_integers() -> bool:
+    """Keep NumPy integers in mmengine's JSON log (fix 6).
+
+    Patches ``LoggerHook._process_tags`` only if it drops an ``np.int64``;
+    the patched version turns NumPy scalars into Python numbers, then runs
+    mmengine's own. Calling it again is harmless.
+
+    Returns:
+        bool: True if the patch is in place.
+    """
+    import numpy as np
+    from mmengine.hooks import LoggerHook
+
+    original = LoggerHook._process_tags
+    if getattr(original, '_keeps_numpy_scalars', False):
+        return True
+    if original({'n': np.int64(1)}).get('n') == 1:
+        return False  # upstream keeps them
+
+    def _process_tags(tags: dict):
+        return original(_plain_scalars(tags))
+
+    _process_tags._keeps_numpy_scalars = True  # type: ignore[attr-defined]
+    LoggerHook._process_tags = staticmethod(_process_tags)
+    return True
+
+
 def apply_all() -> dict:
     """Apply every import-time fix; returns which ones took effect."""
     return dict(
         drn=fix_missing_drn(),
         transformers_multimodal=fix_transformers_multimodal(),
         weights_only=fix_checkpoint_weights_only(),
+        weights_only_loader=fix_weights_only_loader(),
+        json_log_numpy_integers=fix_json_log_numpy_integers(),
     )

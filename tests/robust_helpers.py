@@ -285,8 +285,8 @@ def _register_test_parts() -> None:
     from mmengine.fileio import LocalBackend, register_backend
     from mmengine.hooks import Hook
 
-    from stadapter_mm.engine.checkpoint import (AtomicLocalBackend,
-                                                atomic_write_bytes)
+    from stadapter_mm.checkpoints.io import (AtomicLocalBackend,
+                                             atomic_write_bytes)
 
     class SlowAtomicLocalBackend(AtomicLocalBackend):
         """Atomic writes in 4 pieces 0.25 s apart, after a marker file."""

@@ -20,8 +20,8 @@ import robust_helpers as helpers
 from conftest import TINY_ARCH
 from reference_clip import ReferenceCLIP
 from stadapter_mm.datasets.annotation import AnnotationError
-from stadapter_mm.engine.checkpoint import use_weights_only_loader
-from stadapter_mm.models.clip_checkpoint import CheckpointError
+from stadapter_mm.checkpoints.clip_formats import CheckpointError
+from stadapter_mm.compat import fix_weights_only_loader
 
 
 @pytest.fixture(scope='module')
@@ -203,7 +203,7 @@ def test_pickled_code_in_checkpoint_is_refused(tmp_path, data_root):
 def test_weights_only_even_when_the_environment_turns_it_off(
         tmp_path, data_root, monkeypatch):
     """torch's default can be switched off; the registered loader cannot."""
-    use_weights_only_loader()
+    fix_weights_only_loader()
     monkeypatch.setenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
     marker = tmp_path / 'code_ran'
     evil = tmp_path / 'evil_run.pth'

@@ -7,7 +7,7 @@ from transformers import CLIPConfig, CLIPModel, CLIPVisionConfig, \
     CLIPVisionModel
 
 from stadapter_mm import ViTCLIPSTAdapter
-from stadapter_mm.models.clip_checkpoint import (
+from stadapter_mm.checkpoints.clip_formats import (
     CheckpointError, backbone_to_openai, detect_layout, hf_to_backbone,
     load_checkpoint_file, openai_to_backbone)
 from conftest import TINY_ARCH

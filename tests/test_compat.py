@@ -89,6 +89,22 @@ def test_weights_only_still_refuses_code(tmp_path):
         torch.load(path, weights_only=True)
 
 
+def test_weights_only_loader_is_mmengines_local_loader():
+    """``import stadapter_mm`` made it mmengine's loader for local paths.
+
+    Fails if mmengine stops dispatching local paths through the
+    ``CheckpointLoader`` scheme table (then the fix would silently not act).
+    """
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    from stadapter_mm.checkpoints.io import load_local_weights_only
+    assert CheckpointLoader._get_checkpoint_loader('/a/local/file.pth') is \
+        load_local_weights_only
+    assert compat.fix_weights_only_loader() is True  # again: harmless
+    assert CheckpointLoader._get_checkpoint_loader('file.pth') is \
+        load_local_weights_only
+
+
 def test_setup_cpu_distributed(monkeypatch):
     cfg = Config(dict(model=dict()))
     assert compat.setup_cpu_distributed(cfg, 'none') is False

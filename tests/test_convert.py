@@ -15,14 +15,13 @@ from official_reference import (OfficialSTAdapter, randomize_,
                                 save_official_checkpoint, save_openai_clip,
                                 tiny_config_text)
 from stadapter_mm.models import ViTCLIPSTAdapter
-from stadapter_mm.models.clip_checkpoint import CheckpointError
-from stadapter_mm.models.official_convert import (
+from stadapter_mm.checkpoints.clip_formats import CheckpointError
+from stadapter_mm.checkpoints.official import (
     check_against_model, describe_layout, mmaction_to_official,
     official_layout, official_to_mmaction, read_official_checkpoint)
 
-from conftest import load_tool  # noqa: E402
+from conftest import load_tool
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 # (name, adapter_pre_attn, positions, classes, release config)
 LAYOUTS = [('k400', False, ('mlp', ), 5, 'configs/stadapter_vitb16_k400.py'),
            ('ssv2', True, ('attn', 'mlp'), 7,

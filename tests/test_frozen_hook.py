@@ -9,6 +9,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from stadapter_mm import FrozenParamHook
+from stadapter_mm.checkpoints import drop_frozen
 from reference_clip import ReferenceCLIP
 from conftest import TINY_ARCH
 from runner_utils import recognizer_cfg, runner_cfg
@@ -81,7 +82,7 @@ def test_slim_checkpoint_under_ten_percent_at_vit_b16():
              cls_head=dict(type='TimeSformerHead', num_classes=400,
                            in_channels=768)))
     full = model.state_dict()
-    slim = FrozenParamHook.drop_frozen(model.backbone, full)
+    slim = drop_frozen(full, model.backbone)
 
     def nbytes(sd):
         return sum(v.numel() * v.element_size() for v in sd.values())
@@ -101,7 +102,7 @@ def test_without_clip_source_saves_full_checkpoints(tmp_path, caplog):
 
 def test_trainable_only_state_needs_clip_source():
     model = MODELS.build(recognizer_cfg())
-    slim = FrozenParamHook.drop_frozen(model.backbone, model.state_dict())
+    slim = drop_frozen(model.state_dict(), model.backbone)
     fresh = MODELS.build(recognizer_cfg())
     with pytest.raises(ValueError, match='only the trainable parameters'):
         fresh.load_state_dict(slim)
@@ -144,3 +145,21 @@ def test_reports_counts_and_ratio_limit(tmp_path):
 def test_invalid_arguments(kwargs):
     with pytest.raises(ValueError):
         FrozenParamHook(**kwargs)
+
+
+def test_adapter_key_format_matches_the_adapter_modules():
+    """Bare-state-dict recognition agrees with recognition by module type."""
+    from stadapter_mm.checkpoints import is_adapter_key
+    from stadapter_mm.models import STConvAdapter
+    model = MODELS.build(recognizer_cfg(adapter=dict(
+        positions=('attn', 'mlp'), width=8, blocks=[1])))
+    by_type = {f'{name}.{k}'
+               for name, module in model.named_modules()
+               if isinstance(module, STConvAdapter)
+               for k, _ in module.named_parameters()}
+    by_key = {k for k in model.state_dict()
+              if is_adapter_key(k, prefix='backbone.')}
+    assert by_type and by_key == by_type
+    assert not is_adapter_key('transformer.resblocks.0.adapter_pre_mlp.fc1')
+    assert not is_adapter_key('cls_head.adapter_pre_mlp.fc1.weight',
+                              prefix='backbone.')

@@ -22,8 +22,8 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import robust_helpers as helpers
-from stadapter_mm.engine.checkpoint import (atomic_write_bytes,
-                                            stale_temp_files)
+from stadapter_mm.checkpoints.io import (atomic_write_bytes,
+                                         stale_temp_files)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SCRIPT = osp.join(ROOT, 'tests', 'robust_helpers.py')
@@ -115,7 +115,7 @@ def test_atomic_write_survives_sigkill(tmp_path):
     code = (
         'import importlib.util, sys, time\n'
         f'spec = importlib.util.spec_from_file_location("ck", '
-        f'{osp.join(ROOT, "stadapter_mm", "engine", "checkpoint.py")!r})\n'
+        f'{osp.join(ROOT, "stadapter_mm", "checkpoints", "io.py")!r})\n'
         'ck = importlib.util.module_from_spec(spec)\n'
         'spec.loader.exec_module(ck)\n'
         'def pieces():\n'

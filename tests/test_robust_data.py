@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader
 import robust_helpers as helpers
 from stadapter_mm.datasets.robust_video_dataset import (RobustVideoDataset,
                                                         VideoLoadError)
-from stadapter_mm.engine.metrics import BadVideoAwareMetric
+from stadapter_mm.evaluation.metrics import BadVideoAwareMetric
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 VAL_BROKEN = ('truncated', 'missing')

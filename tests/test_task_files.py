@@ -11,9 +11,9 @@ from official_reference import (OfficialSTAdapter, randomize_,
 from stadapter_mm.apis import (MultiTaskInferencer, TaskBank, TaskFileError,
                                load_task, make_task, read_label_map,
                                save_task)
-from stadapter_mm.hooks import clip_fingerprint
+from stadapter_mm.checkpoints import clip_fingerprint
 
-from conftest import load_tool  # noqa: E402
+from conftest import load_tool
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 

@@ -12,8 +12,8 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from torch import nn
 
-from ..hooks.frozen_param_hook import clip_fingerprint
-from ..models.vit_clip_stadapter import ViTCLIPSTAdapter
+from ..checkpoints.adapter_state import clip_fingerprint
+from ..models import ViTCLIPSTAdapter
 from .task_file import (TaskFileError, backbone_signature, load_task,
                         task_config)
 

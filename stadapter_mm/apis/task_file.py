@@ -11,7 +11,7 @@ Format (a ``torch.save`` of plain data, read with ``weights_only=True``)::
     {'format': 'stadapter-mm-task', 'version': 1, 'name': str,
      'config': str,                 # Config.pretty_text of the model
      'label_map': list[str],        # class names, index order
-     'clip_fingerprint': str,       # stadapter_mm.hooks.clip_fingerprint
+     'clip_fingerprint': str,       # checkpoints.adapter_state.clip_fingerprint
      'backbone': dict,              # arch settings the task was trained on
      'state_dict': dict[str, Tensor],  # non-frozen recognizer weights
      'meta': dict}
@@ -26,8 +26,9 @@ import torch
 from mmengine.config import Config
 from torch import Tensor, nn
 
-from ..hooks.frozen_param_hook import clip_fingerprint
-from ..models.vit_clip_stadapter import ViTCLIPSTAdapter
+from ..checkpoints.adapter_state import adapter_state_dict, clip_fingerprint
+from ..checkpoints.io import load_weights_only
+from ..models import ViTCLIPSTAdapter
 
 TASK_FORMAT = 'stadapter-mm-task'
 TASK_VERSION = 1
@@ -89,11 +90,7 @@ def task_state_dict(model: nn.Module) -> Dict[str, Tensor]:
         raise TaskFileError(
             f'task files need a ViTCLIPSTAdapter backbone, the model has '
             f'{type(backbone).__name__}')
-    frozen = {'backbone.' + k for k in backbone.frozen_state_keys()}
-    return {
-        k: v.detach().cpu().clone()
-        for k, v in model.state_dict().items() if k not in frozen
-    }
+    return adapter_state_dict(model)
 
 
 def make_task(model: nn.Module,
@@ -190,13 +187,8 @@ def load_task(path: str) -> dict:
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f'task file {path!r} does not exist')
-    try:
-        task = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as err:  # pickle raises many error types
-        raise TaskFileError(
-            f'cannot read {path} as a task file ({type(err).__name__}: '
-            f'{str(err).splitlines()[0] if str(err) else ""})') from err
-    return check_task(task, path)
+    return check_task(load_weights_only(path, TaskFileError, 'a task file'),
+                      path)
 
 
 def task_config(task: dict) -> Config:

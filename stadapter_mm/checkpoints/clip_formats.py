@@ -5,7 +5,8 @@ The backbone uses OpenAI's ``visual.*`` parameter names (without the
 Hugging Face ``CLIPModel`` / ``CLIPVisionModel`` files go through the explicit
 rename table :data:`HF_RENAMES` (query, key and value projections are fused
 into ``attn.in_proj_*``). The functions here are pure and shared by the
-backbone's ``init_weights`` and ``tools/convert/clip_to_backbone.py``.
+backbone's ``init_weights`` and ``tools/convert/clip_to_backbone.py``; they
+import no model.
 """
 from __future__ import annotations
 
@@ -21,8 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .torchscript_reader import (TorchScriptReadError, is_torchscript_archive,
-                                 read_torchscript_weights)
+from .adapter_state import is_adapter_key
+from .io import load_weights_only
+from .torchscript import (TorchScriptReadError, is_torchscript_archive,
+                          read_torchscript_weights)
 
 StateDict = Dict[str, Tensor]
 
@@ -143,7 +146,7 @@ def backbone_to_openai(state_dict: StateDict,
     """
     return {
         prefix + k: v
-        for k, v in state_dict.items() if '.adapter_' not in k
+        for k, v in state_dict.items() if not is_adapter_key(k)
     }
 
 
@@ -333,13 +336,9 @@ def load_checkpoint_file(path: str, trust_torchscript: bool = False) -> object:
                     'code: pass trust_torchscript=True only if you trust '
                     'the file.') from err
             return torch.jit.load(path, map_location='cpu').state_dict()
-    try:
-        return torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as err:
-        raise CheckpointError(
-            f'cannot read {path} as a checkpoint: it is truncated, corrupt '
-            f'or not a PyTorch/safetensors file ({type(err).__name__}: '
-            f'{str(err).splitlines()[0] if str(err) else ""})') from err
+    return load_weights_only(
+        path, CheckpointError, 'a checkpoint: it is truncated, corrupt or not '
+        'a PyTorch/safetensors file')
 
 
 def load_clip_backbone_weights(

@@ -13,8 +13,10 @@ makes ``Runner.save_checkpoint`` (which writes through ``backend.put``)
 atomic without patching mmengine. :class:`~stadapter_mm.engine.hooks.
 AtomicCheckpointHook` uses it by default.
 
-:func:`use_weights_only_loader` makes mmengine load local checkpoints with an
-explicit ``weights_only=True``.
+:func:`load_local_weights_only` is the local checkpoint loader that
+:func:`stadapter_mm.compat.fix_weights_only_loader` gives mmengine;
+:func:`load_weights_only` reads any checkpoint file as plain data and turns
+a failure into the caller's error type with a one-line reason.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ import os
 import os.path as osp
 import secrets
 from pathlib import Path
-from typing import Any, Iterable, List, Optional, Union
+from typing import Any, Iterable, List, Optional, Type, Union
 
 import torch
 from mmengine.fileio import LocalBackend, register_backend
@@ -119,19 +121,34 @@ def load_local_weights_only(filename: str,
     return torch.load(filename, map_location=map_location, weights_only=True)
 
 
-def use_weights_only_loader() -> bool:
-    """Make :func:`load_local_weights_only` mmengine's local loader.
+def error_summary(err: BaseException) -> str:
+    """``'TypeName: first line of the message'`` of an exception."""
+    text = str(err)
+    return f'{type(err).__name__}: {text.splitlines()[0] if text else ""}'
 
-    Affects ``load_from``, ``resume``, ``init_recognizer`` and every other
-    user of ``mmengine.runner.CheckpointLoader`` for local paths.
+
+def load_weights_only(path: str, error: Type[Exception],
+                      what: str = 'a checkpoint') -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU, one error type.
+
+    Args:
+        path (str): An existing file.
+        error (type): Exception raised when the file cannot be read as
+            plain data (e.g. ``CheckpointError``).
+        what (str): What the file should be, for the message.
 
     Returns:
-        bool: True (the loader is registered; calling again is harmless).
+        The loaded object (plain data and tensors).
+
+    Raises:
+        error: For a truncated, corrupt or code-carrying file, naming the
+            file and the reason.
     """
-    from mmengine.runner.checkpoint import CheckpointLoader
-    CheckpointLoader.register_scheme(
-        prefixes='', loader=load_local_weights_only, force=True)
-    return True
+    try:
+        return torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as err:  # pickle raises many error types
+        raise error(f'cannot read {path} as {what} ({error_summary(err)})'
+                    ) from err
 
 
 @register_backend('atomic_local')

@@ -24,17 +24,15 @@ from typing import Dict, List, Mapping, Optional, Tuple
 import torch
 from torch import Tensor
 
-from .clip_checkpoint import CheckpointError, infer_arch, resize_pos_embed
+from .adapter_state import ADAPTER_KEY, BACKBONE_PREFIX, is_adapter_key
+from .clip_formats import CheckpointError, infer_arch, resize_pos_embed
+from .io import error_summary
 
 StateDict = Dict[str, Tensor]
 
-#: ``transformer.resblocks.{block}.adapter_pre_{position}.{layer}.{kind}``
-ADAPTER_KEY = re.compile(r'^transformer\.resblocks\.(\d+)\.adapter_pre_'
-                         r'(attn|mlp)\.(fc1|conv|fc2)\.(weight|bias)$')
 #: Official classifier key -> MMAction2 ``TimeSformerHead`` key.
 HEAD_RENAMES = {'fc.weight': 'cls_head.fc_cls.weight',
                 'fc.bias': 'cls_head.fc_cls.bias'}
-BACKBONE_PREFIX = 'backbone.'
 #: Keys of the official image tower besides the transformer blocks.
 _STEM_KEYS = ('conv1.weight', 'class_embedding', 'positional_embedding',
               'ln_pre.weight', 'ln_pre.bias', 'ln_post.weight',
@@ -71,9 +69,8 @@ def read_official_checkpoint(path: str, trust_pickle: bool = False
     except Exception as err:  # pickle raises many error types
         if not trust_pickle:
             raise CheckpointError(
-                f'cannot read {path} as plain data ({type(err).__name__}: '
-                f'{str(err).splitlines()[0] if str(err) else ""}). If the '
-                'file is a checkpoint you trust that pickles other objects, '
+                f'cannot read {path} as plain data ({error_summary(err)}). '
+                'If the file is a checkpoint you trust that pickles other objects, '
                 'pass --trust-pickle (it runs code from the file).') from err
         obj = torch.load(path, map_location='cpu', weights_only=False)
     if isinstance(obj, Mapping) and 'model' in obj and isinstance(
@@ -197,7 +194,7 @@ def official_to_mmaction(state_dict: Mapping[str, Tensor]) -> StateDict:
     for key, value in state_dict.items():
         if key in HEAD_RENAMES:
             out[HEAD_RENAMES[key]] = value
-        elif (key in _STEM_KEYS or ADAPTER_KEY.match(key)
+        elif (key in _STEM_KEYS or is_adapter_key(key)
               or _BLOCK_KEY.match(key)):
             out[BACKBONE_PREFIX + key] = value
         else:
@@ -228,7 +225,7 @@ def mmaction_to_official(state_dict: Mapping[str, Tensor],
             out[inverse[key]] = value
         elif key.startswith(BACKBONE_PREFIX):
             name = key[len(BACKBONE_PREFIX):]
-            if trainable_only and not ADAPTER_KEY.match(name):
+            if trainable_only and not is_adapter_key(name):
                 continue
             out[name] = value
     return out
@@ -246,7 +243,7 @@ def merge_clip_weights(converted: Mapping[str, Tensor],
     Args:
         converted: Output of :func:`official_to_mmaction`.
         clip_backbone: CLIP image tower in backbone layout (from
-            :func:`~stadapter_mm.models.clip_checkpoint.
+            :func:`~stadapter_mm.checkpoints.clip_formats.
             load_clip_backbone_weights`), or None when ``converted`` is full.
         grid (tuple[int, int], optional): Patch grid of the target model; the
             CLIP positional embedding is resized to it if needed.
@@ -269,7 +266,8 @@ def merge_clip_weights(converted: Mapping[str, Tensor],
         return out, 0
     arch = infer_arch(dict(clip_backbone))
     fc1 = next((v for k, v in out.items()
-                if k.endswith('.fc1.weight') and '.adapter_pre_' in k), None)
+                if is_adapter_key(k, BACKBONE_PREFIX)
+                and k.endswith('.fc1.weight')), None)
     if fc1 is not None and fc1.shape[1] != arch['width']:
         raise CheckpointError(
             f'the CLIP file is a ViT of width {arch["width"]} '

@@ -1,19 +1,9 @@
-"""Engine parts of stadapter-mm: crash-safe checkpoints, hooks, metrics.
+"""Engine parts of stadapter-mm: runner hooks.
 
-Importing this package registers the ``'atomic_local'`` file backend,
-:class:`AtomicCheckpointHook`, :class:`BadVideoReportHook` (MMAction2
-``HOOKS``) and :class:`BadVideoAwareMetric` (MMAction2 ``METRICS``).
-:func:`use_weights_only_loader` (call it once) makes mmengine load local
-checkpoints with an explicit ``weights_only=True``.
+Importing this package registers :class:`AtomicCheckpointHook`,
+:class:`BadVideoReportHook` and :class:`FrozenParamHook` in MMAction2's
+``HOOKS``.
 """
-from .checkpoint import (AtomicLocalBackend, atomic_write_bytes,
-                         atomic_write_text, load_local_weights_only,
-                         stale_temp_files, use_weights_only_loader)
-from .hooks import AtomicCheckpointHook, BadVideoReportHook
-from .metrics import BadVideoAwareMetric
+from .hooks import AtomicCheckpointHook, BadVideoReportHook, FrozenParamHook
 
-__all__ = [
-    'AtomicCheckpointHook', 'AtomicLocalBackend', 'BadVideoAwareMetric',
-    'BadVideoReportHook', 'atomic_write_bytes', 'atomic_write_text',
-    'load_local_weights_only', 'stale_temp_files', 'use_weights_only_loader'
-]
+__all__ = ['AtomicCheckpointHook', 'BadVideoReportHook', 'FrozenParamHook']

@@ -1,5 +1,5 @@
 """Models of stadapter-mm."""
-from .clip_checkpoint import CheckpointError
+from ..checkpoints.clip_formats import CheckpointError
 from .st_adapter import STConvAdapter
 from .vit_clip_stadapter import ViTCLIPSTAdapter
 

@@ -12,9 +12,11 @@ from mmengine.logging import MMLogger
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-from .clip_checkpoint import (CheckpointError, infer_arch,
-                              load_clip_backbone_weights,
-                              read_hf_vision_config, resize_pos_embed)
+from ..checkpoints.adapter_state import is_pretrained_init
+from ..checkpoints.clip_formats import (CheckpointError, infer_arch,
+                                        load_clip_backbone_weights,
+                                        read_hf_vision_config,
+                                        resize_pos_embed)
 from .st_adapter import STConvAdapter
 
 
@@ -440,10 +442,9 @@ class ViTCLIPSTAdapter(BaseModule):
     # ---------------------------------------------------------------- weights
     def init_weights(self) -> None:
         """Load CLIP weights from ``init_cfg`` (if it names a file)."""
-        cfg = self.init_cfg
-        if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
+        if is_pretrained_init(self.init_cfg):
             if not self._clip_loaded:
-                self.load_clip(cfg['checkpoint'])
+                self.load_clip(self.init_cfg['checkpoint'])
         else:
             super().init_weights()
 
@@ -473,9 +474,11 @@ class ViTCLIPSTAdapter(BaseModule):
             raise CheckpointError(
                 f'{path}: {len(unexpected)} keys match no backbone parameter, '
                 f'e.g. {unexpected[:5]}')
+        adapters = {f'{name}.{k}' for name, module in self.named_modules()
+                    if isinstance(module, STConvAdapter)
+                    for k, _ in module.named_parameters()}
         missing = [
-            k for k in own
-            if k not in state_dict and '.adapter_' not in k
+            k for k in own if k not in state_dict and k not in adapters
         ]
         if missing:
             raise CheckpointError(
@@ -529,7 +532,7 @@ class ViTCLIPSTAdapter(BaseModule):
             return  # nothing for this backbone
         if not self._clip_loaded:
             cfg = self.init_cfg
-            if not (isinstance(cfg, dict) and cfg.get('type') == 'Pretrained'):
+            if not is_pretrained_init(cfg):
                 raise CheckpointError(
                     'this checkpoint holds only the trainable parameters '
                     '(adapters and head); the backbone needs init_cfg='

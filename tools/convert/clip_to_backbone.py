@@ -19,17 +19,13 @@ from __future__ import annotations
 import argparse
 import os
 import os.path as osp
-import sys
 from typing import Dict, List, Optional
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+import torch
+from torch import Tensor
 
-import torch  # noqa: E402
-from torch import Tensor  # noqa: E402
-
-from stadapter_mm.models.clip_checkpoint import (  # noqa: E402
+from stadapter_mm.checkpoints.adapter_state import is_adapter_key
+from stadapter_mm.checkpoints.clip_formats import (
     CheckpointError, infer_arch, load_clip_backbone_weights, resize_pos_embed)
 
 _DTYPES = {'keep': None, 'fp32': torch.float32, 'fp16': torch.float16}
@@ -76,8 +72,8 @@ def clip_to_backbone(src: str,
     state_dict, ignored = load_clip_backbone_weights(
         src, trust_torchscript=trust_torchscript)
     # An MMAction2 checkpoint also carries adapters: keep the frozen tower.
-    ignored += [k for k in state_dict if '.adapter_' in k]
-    state_dict = {k: v for k, v in state_dict.items() if '.adapter_' not in k}
+    ignored += [k for k in state_dict if is_adapter_key(k)]
+    state_dict = {k: v for k, v in state_dict.items() if not is_adapter_key(k)}
     arch = infer_arch(state_dict)
     if resolution is not None:
         patch = arch['patch_size']

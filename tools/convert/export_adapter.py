@@ -4,7 +4,7 @@ Example::
 
     python tools/convert/export_adapter.py \\
         configs/stadapter_vitb16_k400.py work_dirs/k400/epoch_12.pth \\
-        --label-map data/label_maps/k400.txt --name k400 --out k400.task.pth
+        --label-map data/label_maps/label_map_k400.txt --name k400 --out k400.task.pth
 
 A task file carries the adapters (and any unfrozen backbone part), the head,
 the config, the label map and a fingerprint of the CLIP weights the model
@@ -17,19 +17,14 @@ from __future__ import annotations
 
 import argparse
 import os.path as osp
-import sys
 from typing import List, Optional
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+from mmengine.config import Config, DictAction
 
-from mmengine.config import Config, DictAction  # noqa: E402
-
-import stadapter_mm  # noqa: E402,F401
-from stadapter_mm.apis.task_file import (TaskFileError,  # noqa: E402
-                                         make_task, read_label_map, save_task)
-from stadapter_mm.models.clip_checkpoint import CheckpointError  # noqa: E402
+import stadapter_mm  # noqa: F401
+from stadapter_mm.apis.task_file import (TaskFileError, make_task,
+                                         read_label_map, save_task)
+from stadapter_mm.checkpoints.clip_formats import CheckpointError
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

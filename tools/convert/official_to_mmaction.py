@@ -17,21 +17,16 @@ from __future__ import annotations
 import argparse
 import os
 import os.path as osp
-import sys
 from typing import List, Optional
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.registry import init_default_scope
 
-import torch  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.registry import init_default_scope  # noqa: E402
-
-import stadapter_mm  # noqa: E402,F401
-from stadapter_mm.models.clip_checkpoint import (  # noqa: E402
+import stadapter_mm  # noqa: F401
+from stadapter_mm.checkpoints.clip_formats import (
     CheckpointError, load_clip_backbone_weights)
-from stadapter_mm.models.official_convert import (  # noqa: E402
+from stadapter_mm.checkpoints.official import (
     BACKBONE_PREFIX, ADAPTER_KEY, check_against_model, describe_layout,
     merge_clip_weights, official_layout, official_to_mmaction,
     read_official_checkpoint)

@@ -15,9 +15,8 @@ from mmengine.hooks import CheckpointHook
 from mmengine.model import is_model_wrapper
 from mmengine.runner import BaseLoop, EpochBasedTrainLoop, IterBasedTrainLoop
 
-from ...models.clip_checkpoint import CheckpointError
-
-from ..checkpoint import atomic_write_text, stale_temp_files
+from ...checkpoints.clip_formats import CheckpointError
+from ...checkpoints.io import atomic_write_text, stale_temp_files
 
 #: Message-hub key listing checkpoint files that are obsolete once the
 #: checkpoint carrying the key is on disk (removed again after a resume if a

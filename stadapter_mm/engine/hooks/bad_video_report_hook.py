@@ -7,10 +7,11 @@ from typing import Any, Dict, Iterator, List, Optional
 from mmaction.registry import HOOKS
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 from mmengine.runner import BaseLoop
 
-from ...datasets.robust_video_dataset import RobustVideoDataset
+from ...checkpoints.adapter_state import unwrap_model
+from ...datasets.robust_video_dataset import (RobustVideoDataset,
+                                              iter_datasets)
 
 _SPLITS = (('train', '_train_loop'), ('val', '_val_loop'),
            ('test', '_test_loop'))
@@ -18,13 +19,8 @@ _SPLITS = (('train', '_train_loop'), ('val', '_val_loop'),
 
 def _robust_datasets(dataset: Any) -> Iterator[RobustVideoDataset]:
     """``RobustVideoDataset`` instances inside (wrapped) datasets."""
-    if isinstance(dataset, RobustVideoDataset):
-        yield dataset
-    for child in getattr(dataset, 'datasets', None) or []:
-        yield from _robust_datasets(child)
-    inner = getattr(dataset, 'dataset', None)
-    if inner is not None and inner is not dataset:
-        yield from _robust_datasets(inner)
+    return (d for d in iter_datasets(dataset)
+            if isinstance(d, RobustVideoDataset))
 
 
 @HOOKS.register_module()
@@ -62,9 +58,7 @@ class BadVideoReportHook(Hook):
 
     @staticmethod
     def _head_classes(runner) -> Optional[int]:
-        model = runner.model.module if is_model_wrapper(
-            runner.model) else runner.model
-        head = getattr(model, 'cls_head', None)
+        head = getattr(unwrap_model(runner.model), 'cls_head', None)
         return getattr(head, 'num_classes', None)
 
     def before_run(self, runner) -> None:

@@ -1,35 +1,14 @@
 """Report, check and slim the checkpoints of a parameter-efficient model."""
 from __future__ import annotations
 
-import hashlib
 from typing import Dict, Optional
 
-import torch
 from mmaction.registry import HOOKS
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 from torch import nn
 
-from ..models.vit_clip_stadapter import ViTCLIPSTAdapter
-
-DATA_BATCH = Optional[dict]
-
-
-def clip_fingerprint(backbone: ViTCLIPSTAdapter) -> str:
-    """Short hash of the frozen backbone weights (identifies the CLIP file).
-
-    Args:
-        backbone: The backbone.
-
-    Returns:
-        str: 16 hex digits from a SHA-256 over a few frozen tensors.
-    """
-    digest = hashlib.sha256()
-    for key in ('conv1.weight', 'positional_embedding', 'ln_post.weight'):
-        tensor = backbone.state_dict()[key].detach().float().cpu()
-        digest.update(key.encode())
-        digest.update(tensor.contiguous().numpy().tobytes())
-    return digest.hexdigest()[:16]
+from ...checkpoints.adapter_state import (clip_fingerprint, drop_frozen,
+                                          is_pretrained_init, unwrap_model)
 
 
 @HOOKS.register_module()
@@ -80,13 +59,10 @@ class FrozenParamHook(Hook):
         self.max_trainable_ratio = max_trainable_ratio
 
     @staticmethod
-    def _unwrap(model: nn.Module) -> nn.Module:
-        return model.module if is_model_wrapper(model) else model
-
-    @staticmethod
-    def _backbone(model: nn.Module) -> Optional[ViTCLIPSTAdapter]:
+    def _backbone(model: nn.Module) -> Optional[nn.Module]:
+        """The backbone if it declares its frozen weights, else None."""
         backbone = getattr(model, 'backbone', None)
-        return backbone if isinstance(backbone, ViTCLIPSTAdapter) else None
+        return backbone if hasattr(backbone, 'frozen_state_keys') else None
 
     @staticmethod
     def count(model: nn.Module) -> Dict[str, float]:
@@ -98,7 +74,7 @@ class FrozenParamHook(Hook):
                     ratio=trainable / max(total, 1))
 
     def before_train(self, runner) -> None:
-        model = self._unwrap(runner.model)
+        model = unwrap_model(runner.model)
         stats = self.count(model)
         runner.logger.info(
             f'FrozenParamHook: {stats["trainable"]:,} trainable of '
@@ -122,9 +98,8 @@ class FrozenParamHook(Hook):
             raise RuntimeError(
                 f'{100 * stats["ratio"]:.1f}% of parameters train, above '
                 f'max_trainable_ratio={self.max_trainable_ratio}.')
-        if self.save_trainable_only and (backbone is None or not isinstance(
-                backbone.init_cfg, dict) or backbone.init_cfg.get('type') !=
-                                         'Pretrained'):
+        if self.save_trainable_only and (
+                backbone is None or not is_pretrained_init(backbone.init_cfg)):
             runner.logger.warning(
                 'FrozenParamHook: save_trainable_only needs a backbone with '
                 'init_cfg=dict(type="Pretrained", ...) to restore the frozen '
@@ -132,30 +107,13 @@ class FrozenParamHook(Hook):
             self.save_trainable_only = False
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        model = self._unwrap(runner.model)
-        backbone = self._backbone(model)
+        backbone = self._backbone(unwrap_model(runner.model))
         if backbone is None:
             return
         meta = checkpoint.setdefault('meta', {})
         meta['clip_fingerprint'] = clip_fingerprint(backbone)
         if not self.save_trainable_only:
             return
-        checkpoint['state_dict'] = self.drop_frozen(backbone,
-                                                    checkpoint['state_dict'])
+        checkpoint['state_dict'] = drop_frozen(checkpoint['state_dict'],
+                                               backbone)
         meta['trainable_only'] = True
-
-    @staticmethod
-    def drop_frozen(backbone: ViTCLIPSTAdapter,
-                    state_dict: dict) -> dict:
-        """A recognizer state dict without the frozen backbone weights.
-
-        Args:
-            backbone: The recognizer's backbone.
-            state_dict: The recognizer's state dict (``backbone.*`` keys).
-
-        Returns:
-            dict: The same mapping minus frozen ``backbone.*`` entries.
-        """
-        frozen = {'backbone.' + k for k in backbone.frozen_state_keys()}
-        return type(state_dict)(
-            (k, v) for k, v in state_dict.items() if k not in frozen)
