@@ -42,7 +42,8 @@ def load(name):
 
 def sampler(pipeline):
     found = [t for t in pipeline
-             if t['type'] in ('SampleFrames', 'UniformSample')]
+             if t['type'] in ('SampleFrames', 'UniformSample',
+                              'FixedStrideSample', 'UniformSegmentSample')]
     assert len(found) == 1, pipeline
     return found[0]
 
@@ -125,15 +126,19 @@ def test_name_matches_contents(name):
 
     # Batch per GPU; the GPU count is what auto_scale_lr scales from.
     assert cfg.train_dataloader.batch_size == int(m['batch'])
+    if 'total_batch' in cfg:  # GPUs x batch x accumulation = total batch
+        assert int(m['gpus']) * int(m['batch']) * cfg.optim_wrapper.get(
+            'accumulative_counts', 1) == cfg.total_batch
 
     # Frames.
     for key in ('train_pipeline', 'val_pipeline', 'test_pipeline'):
         frames = sampler(cfg[key])
         if m['uniform']:
-            assert frames['type'] == 'UniformSample'
+            assert frames['type'] in ('UniformSample',
+                                      'UniformSegmentSample')
             assert frames['clip_len'] == int(m['uniform'])
         else:
-            assert frames['type'] == 'SampleFrames'
+            assert frames['type'] in ('SampleFrames', 'FixedStrideSample')
             assert (frames['clip_len'], frames['frame_interval']) == (
                 int(m['clip']), int(m['interval']))
     if not m['uniform']:
@@ -159,10 +164,10 @@ def test_short_names_are_the_official_recipes():
     for short, full in [
         ('stadapter_vitb16_k400.py',
          'recognition/stadapter/'
-         'stadapter_vitb16-12x384_8xb8-8x16x1-12e_k400-rgb.py'),
+         'stadapter_vitb16-12x384_8xb24-8x16x1-12e_k400-rgb.py'),
         ('stadapter_vitb16_ssv2.py',
          'recognition/stadapter/'
-         'stadapter_vitb16-24x384_8xb8-u8-50e_sthv2-rgb.py'),
+         'stadapter_vitb16-24x384_8xb32-u8-50e_sthv2-rgb.py'),
     ]:
         a, b = load(short).to_dict(), load(full).to_dict()
         a.pop('filename', None)
@@ -175,14 +180,16 @@ def test_k400_recipe():
     assert cfg.model.backbone.adapter == '12x384'
     types = [t['type'] for t in cfg.train_pipeline]
     assert 'Flip' in types
-    rescale = cfg.train_pipeline[types.index('RandomRescale')]
+    rescale = cfg.train_pipeline[types.index('FloatShortSideResize')]
     assert rescale['scale_range'] == (224, 258)  # 1.0-1.15 x 224
     assert cfg.train_pipeline[types.index('RandomCrop')]['size'] == 224
     test = cfg.test_pipeline
     assert sampler(test)['num_clips'] == 3
     assert [t['type'] for t in test].count('CenterCrop') == 1
-    assert cfg.model.data_preprocessor.mean == [122.769, 116.74, 104.04]
-    assert cfg.model.data_preprocessor.std == [68.493, 66.63, 70.32]
+    assert cfg.model.data_preprocessor.mean == pytest.approx(
+        [122.7709383, 116.7460125, 104.09373615], abs=1e-9)
+    assert cfg.model.data_preprocessor.std == pytest.approx(
+        [68.50053270, 66.63215790, 70.32316305], abs=1e-9)
     assert cfg.model.cls_head.average_clips == 'prob'
     # Checkpoints hold adapters and head only; CLIP reloads from the file.
     assert cfg.custom_hooks[0]['save_trainable_only'] is True
@@ -199,8 +206,11 @@ def test_ssv2_recipe():
     assert types.index('VideoRandAugment') < types.index('FormatShape')
     test = cfg.test_pipeline
     assert sampler(test)['num_clips'] == 1
-    assert [t['type'] for t in test].count('ThreeCrop') == 1
-    assert cfg.param_scheduler[0]['end'] == 2
+    assert [t['type'] for t in test].count('LongSideThreeCrop') == 1
+    # RandAugment on the full frames, then the random resized crop.
+    assert types.index('VideoRandAugment') < types.index(
+        'FloatRandomResizedCrop')
+    assert cfg.param_scheduler[0]['warmup'] == 2
 
 
 @pytest.mark.parametrize('name', ['stadapter_vitb16_k400.py',
@@ -209,14 +219,16 @@ def test_optimizer_schedule_and_no_decay_on_biases(name):
     cfg = load(name)
     optimizer = cfg.optim_wrapper.optimizer
     assert optimizer.type == 'AdamW'
-    assert (optimizer.lr, optimizer.weight_decay) == (1e-3, 0.01)
-    assert cfg.auto_scale_lr == dict(enable=True, base_batch_size=256)
+    # Official lr: 1e-3 per 256 clips of the total batch, fixed (mmengine's
+    # auto_scale_lr would ignore gradient accumulation).
+    assert optimizer.lr == pytest.approx(1e-3 * cfg.total_batch / 256)
+    assert optimizer.weight_decay == 0.01
+    assert cfg.auto_scale_lr.enable is False
     assert cfg.get('mixed_precision') is True
     assert cfg.optim_wrapper.type == 'OptimWrapper'  # AMP only on GPU
-    warmup, cosine = cfg.param_scheduler
-    assert (warmup.type, warmup.end) == ('LinearLR', 2)
-    assert (cosine.type, cosine.begin, cosine.end) == (
-        'CosineAnnealingLR', 2, cfg.train_cfg.max_epochs)
+    schedule, = cfg.param_scheduler
+    assert (schedule.type, schedule.warmup, schedule.end) == (
+        'WarmupCosineLR', 2, cfg.train_cfg.max_epochs)
 
     model = MODELS.build(tiny_model_cfg(cfg))
     wrapper = build_optim_wrapper(model, cfg.optim_wrapper)

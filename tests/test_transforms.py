@@ -102,12 +102,22 @@ def test_translate_moves_content_by_the_expected_offset():
     assert set(ys.tolist()) <= {5, 6} and xs.tolist() == [5] * len(xs)
 
 
+def test_data_dependent_ops_use_frame_statistics_by_default():
+    """Official: each frame is auto-contrasted on its own (PIL per frame)."""
+    clip = np.zeros((2, 8, 8, 3), np.uint8)
+    clip[:, :4] = 100
+    clip[0, 4:] = 110
+    clip[1, 4:] = 200
+    out = VideoRandAugment().apply_plan(clip, [('AutoContrast', 0.0, 1)])
+    assert out[:, :4].max() == 0 and out[:, 4:].min() == 255
+
+
 def test_data_dependent_ops_use_clip_statistics():
     """Equal pixel values map to equal outputs in every frame."""
     clip = np.zeros((4, 8, 8, 3), np.uint8)
     clip[:2] = 100
     clip[2:] = 110
-    aug = VideoRandAugment()
+    aug = VideoRandAugment(clip_statistics=True)
     out = aug.apply_plan(clip, [('AutoContrast', 0.0, 1)])
     assert out[:2].max() == 0 and out[2:].min() == 255
     out = aug.apply_plan(clip, [('Equalize', 0.0, 1)])

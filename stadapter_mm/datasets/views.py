@@ -4,7 +4,8 @@ from __future__ import annotations
 from typing import Any, List, MutableMapping, Tuple
 
 #: Frame samplers whose ``num_clips`` sets the temporal views.
-SAMPLERS = ('SampleFrames', 'UniformSample', 'DenseSampleFrames')
+SAMPLERS = ('SampleFrames', 'UniformSample', 'DenseSampleFrames',
+            'FixedStrideSample', 'UniformSegmentSample')
 #: Crops a test pipeline may end with, by number of spatial views.
 CROPS = {1: 'CenterCrop', 3: 'ThreeCrop'}
 
@@ -53,7 +54,8 @@ def _set_pipeline_views(pipeline: list, clips: int, crops: int) -> None:
     samplers = [i for i, t in enumerate(pipeline) if t['type'] in SAMPLERS]
     croppers = [
         i for i, t in enumerate(pipeline)
-        if t['type'] in ('CenterCrop', 'ThreeCrop', 'TenCrop')
+        if t['type'] in ('CenterCrop', 'ThreeCrop', 'TenCrop',
+                         'LongSideThreeCrop')
     ]
     if len(samplers) != 1 or len(croppers) != 1:
         raise ValueError(
@@ -76,7 +78,9 @@ def _set_pipeline_views(pipeline: list, clips: int, crops: int) -> None:
         # ThreeCrop covers the long side with crops as tall as the short
         # side: the frames must be resized to a short side of crop_size.
         resize = next((i for i in range(index - 1, -1, -1)
-                       if pipeline[i]['type'] == 'Resize'), None)
+                       if pipeline[i]['type'] in ('Resize',
+                                                  'FloatShortSideResize')),
+                      None)
         if resize is None:
             pipeline.insert(index, dict(type='Resize', scale=(-1, size)))
         else:

@@ -8,9 +8,12 @@ stays temporally coherent. This is a NumPy/OpenCV implementation (no
 torchvision, no PIL) of that policy with the "increasing" operation set
 (larger magnitude always means a stronger change).
 
-Data-dependent operations (``AutoContrast``, ``Equalize``, ``Contrast``)
-compute their statistics over the whole clip, so every frame gets the same
-pixel mapping.
+As in the official recipe (timm/SlowFast operations on PIL images, one
+frame at a time), geometric operations fill with grey 128 and interpolate
+bicubically, shears pivot on the top-left corner, and data-dependent
+operations (``AutoContrast``, ``Equalize``, ``Contrast``) take their
+statistics from each frame; ``clip_statistics=True`` takes them from the
+whole clip instead, so every frame gets the same pixel mapping.
 """
 from __future__ import annotations
 
@@ -40,6 +43,9 @@ _OPS: Dict[str, bool] = {
     'TranslateY': True,
 }
 
+#: Operations whose pixel mapping depends on image statistics.
+_DATA_DEPENDENT = ('AutoContrast', 'Equalize', 'Contrast')
+
 #: Operation, magnitude in [0, max_magnitude], sign (+1 or -1).
 Plan = List[Tuple[str, float, int]]
 
@@ -66,13 +72,23 @@ def _lut(clip: np.ndarray, tables: np.ndarray) -> np.ndarray:
     return out
 
 
-def _warp(clip: np.ndarray, matrix: np.ndarray,
-          fill: Tuple[int, ...]) -> np.ndarray:
-    """Warp every frame with the same 2x3 affine matrix."""
+_INTERPOLATION = {'bilinear': cv2.INTER_LINEAR, 'bicubic': cv2.INTER_CUBIC,
+                  'nearest': cv2.INTER_NEAREST}
+
+
+def _warp(clip: np.ndarray, matrix: np.ndarray, fill: Tuple[int, ...],
+          interpolation: str, inverse: bool = False) -> np.ndarray:
+    """Warp every frame with the same 2x3 affine matrix.
+
+    ``inverse=True``: ``matrix`` maps output pixels to input pixels (PIL's
+    convention) instead of input to output.
+    """
     height, width = clip.shape[1:3]
+    flags = _INTERPOLATION[interpolation]
+    if inverse:
+        flags |= cv2.WARP_INVERSE_MAP
     return np.stack([
-        cv2.warpAffine(frame, matrix, (width, height),
-                       flags=cv2.INTER_LINEAR,
+        cv2.warpAffine(frame, matrix, (width, height), flags=flags,
                        borderMode=cv2.BORDER_CONSTANT,
                        borderValue=fill) for frame in clip
     ])
@@ -120,7 +136,13 @@ class VideoRandAugment(BaseTransform):
         ops (Sequence[str], optional): Subset of :attr:`op_names`. Defaults
             to all of them.
         fill (Sequence[int]): RGB value for pixels that geometric operations
-            uncover. Defaults to CLIP's mean ``(123, 117, 104)``.
+            uncover. Defaults to the official ``(128, 128, 128)``.
+        interpolation (str): Of geometric operations: ``'bicubic'``
+            (official), ``'bilinear'`` or ``'nearest'``. Defaults to
+            ``'bicubic'``.
+        clip_statistics (bool): Data-dependent operations use statistics
+            of the whole clip (True) or of each frame (False, official).
+            Defaults to False.
     """
 
     op_names: Tuple[str, ...] = tuple(_OPS)
@@ -132,7 +154,9 @@ class VideoRandAugment(BaseTransform):
                  max_magnitude: float = 10.0,
                  prob: float = 0.5,
                  ops: Optional[Sequence[str]] = None,
-                 fill: Sequence[int] = (123, 117, 104)) -> None:
+                 fill: Sequence[int] = (128, 128, 128),
+                 interpolation: str = 'bicubic',
+                 clip_statistics: bool = False) -> None:
         if not isinstance(num_ops, int) or num_ops < 0:
             raise ValueError(f'num_ops must be an int >= 0, got {num_ops!r}')
         if max_magnitude <= 0:
@@ -163,7 +187,12 @@ class VideoRandAugment(BaseTransform):
         self.max_magnitude = float(max_magnitude)
         self.prob = float(prob)
         self.ops = ops
+        if interpolation not in _INTERPOLATION:
+            raise ValueError(f'interpolation must be one of '
+                             f'{sorted(_INTERPOLATION)}, got {interpolation!r}')
         self.fill = fill
+        self.interpolation = interpolation
+        self.clip_statistics = bool(clip_statistics)
 
     # --------------------------------------------------------------- policy
     def sample_plan(self, rng: Optional[np.random.Generator] = None) -> Plan:
@@ -202,8 +231,13 @@ class VideoRandAugment(BaseTransform):
             np.ndarray: (T, H, W, 3) uint8.
         """
         for op, magnitude, sign in plan:
-            clip = getattr(self, f'_op_{op.lower()}')(
-                clip, magnitude / self.max_magnitude, sign)
+            fn = getattr(self, f'_op_{op.lower()}')
+            r = magnitude / self.max_magnitude
+            if op in _DATA_DEPENDENT and not self.clip_statistics:
+                clip = np.stack([fn(frame[None], r, sign)[0]
+                                 for frame in clip])
+            else:
+                clip = fn(clip, r, sign)
         return clip
 
     def transform(self, results: dict) -> dict:
@@ -215,7 +249,8 @@ class VideoRandAugment(BaseTransform):
             raise ValueError(
                 'VideoRandAugment expects uint8 RGB frames of shape '
                 f'(H, W, 3) before normalisation, got array {clip.shape} '
-                f'{clip.dtype}; place it after decoding and cropping and '
+                f'{clip.dtype}; place it right after decoding (before any '
+                'float resize or crop) and '
                 'before FormatShape.')
         plan = self.sample_plan()
         clip = self.apply_plan(clip, plan)
@@ -259,7 +294,8 @@ class VideoRandAugment(BaseTransform):
         angle = np.deg2rad(30.0 * r * s)
         linear = np.array([[np.cos(angle), np.sin(angle)],
                            [-np.sin(angle), np.cos(angle)]])
-        return _warp(clip, _centred_affine(linear, height, width), self.fill)
+        return _warp(clip, _centred_affine(linear, height, width), self.fill,
+                     self.interpolation)
 
     @staticmethod
     def _op_posterize(clip: np.ndarray, r: float, s: int) -> np.ndarray:
@@ -308,29 +344,31 @@ class VideoRandAugment(BaseTransform):
             smooth[:, 1:-1, 1:-1] = inner[:, 1:-1, 1:-1]
         return _blend(smooth, clip, 1.0 + 0.9 * r * s)
 
+    # Shears map output (x, y) to input (x + f y, y) about the image's
+    # top-left corner, PIL's affine convention (pixel centres at +0.5).
     def _op_shearx(self, clip: np.ndarray, r: float, s: int) -> np.ndarray:
-        height, width = clip.shape[1:3]
-        linear = np.array([[1.0, 0.3 * r * s], [0.0, 1.0]])
-        return _warp(clip, _centred_affine(linear, height, width), self.fill)
+        f = 0.3 * r * s
+        matrix = np.array([[1.0, f, 0.5 * f], [0.0, 1.0, 0.0]])
+        return _warp(clip, matrix, self.fill, self.interpolation, True)
 
     def _op_sheary(self, clip: np.ndarray, r: float, s: int) -> np.ndarray:
-        height, width = clip.shape[1:3]
-        linear = np.array([[1.0, 0.0], [0.3 * r * s, 1.0]])
-        return _warp(clip, _centred_affine(linear, height, width), self.fill)
+        f = 0.3 * r * s
+        matrix = np.array([[1.0, 0.0, 0.0], [f, 1.0, 0.5 * f]])
+        return _warp(clip, matrix, self.fill, self.interpolation, True)
 
     def _op_translatex(self, clip: np.ndarray, r: float,
                        s: int) -> np.ndarray:
         width = clip.shape[2]
         matrix = np.array([[1.0, 0.0, 0.45 * r * s * width],
                            [0.0, 1.0, 0.0]])
-        return _warp(clip, matrix, self.fill)
+        return _warp(clip, matrix, self.fill, self.interpolation)
 
     def _op_translatey(self, clip: np.ndarray, r: float,
                        s: int) -> np.ndarray:
         height = clip.shape[1]
         matrix = np.array([[1.0, 0.0, 0.0],
                            [0.0, 1.0, 0.45 * r * s * height]])
-        return _warp(clip, matrix, self.fill)
+        return _warp(clip, matrix, self.fill, self.interpolation)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(num_ops={self.num_ops}, '

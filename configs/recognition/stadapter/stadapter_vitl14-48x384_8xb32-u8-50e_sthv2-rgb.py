@@ -2,7 +2,7 @@
 # attention and before the MLP of each of the 24 blocks (48 adapters);
 # gradient checkpointing to fit 8 clips per GPU. Everything else as in the
 # ViT-B/16 recipe.
-_base_ = ['./stadapter_vitb16-24x384_8xb8-u8-50e_sthv2-rgb.py']
+_base_ = ['./stadapter_vitb16-24x384_8xb32-u8-50e_sthv2-rgb.py']
 
 clip_checkpoint = 'checkpoints/clip/ViT-L-14.pt'
 
