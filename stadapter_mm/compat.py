@@ -39,9 +39,20 @@ touching anything, and is therefore inert once upstream ships a fix.
    hub's NumPy history and come out as ``np.int64``, so the JSON said
    ``null`` for counts the log line showed (e.g. ``acc/num_scored``).
    :func:`fix_json_log_numpy_integers` converts NumPy scalars first.
+7. MMPretrain 1.2.0's ``import mmpretrain.models`` imports
+   ``torchvision.ops.boxes`` (visual-grounding box utilities no backbone
+   uses), and PyPI's torchvision does not load beside a CPU-only torch
+   (``operator torchvision::nms does not exist``).
+   (MMAction2's own ``MobileOneTSM`` then silently goes unregistered).
+   :func:`fix_mmpretrain_without_torchvision` imports it with placeholder
+   torchvision modules, only when torchvision is missing or broken and only
+   during that import; ``MMPretrainSTAdapter`` imports it through
+   :func:`import_mmpretrain_models`.
 """
 from __future__ import annotations
 
+import importlib
+import importlib.machinery
 import importlib.metadata
 import importlib.util
 import sys
@@ -255,6 +266,98 @@ def fix_json_log_numpy_integers() -> bool:
     return True
 
 
+_TORCHVISION_STUBS = ('torchvision', 'torchvision.ops',
+                      'torchvision.ops.boxes')
+
+
+def _torchvision_loads() -> bool:
+    """Whether ``torchvision.ops.boxes`` imports (False: missing or broken)."""
+    if importlib.util.find_spec('torchvision') is None:
+        return False
+    before = set(sys.modules)
+    try:
+        importlib.import_module('torchvision.ops.boxes')
+    except Exception:  # noqa: BLE001 - a broken build raises RuntimeError
+        for name in set(sys.modules) - before:
+            if name == 'torchvision' or name.startswith('torchvision.'):
+                del sys.modules[name]
+        return False
+    return True
+
+
+def _torchvision_stub(name: str) -> types.ModuleType:
+    """A placeholder module whose attributes say torchvision is unusable."""
+    module = types.ModuleType(name)
+    module.__spec__ = importlib.machinery.ModuleSpec(name, None)
+
+    def __getattr__(attr: str) -> Any:
+        if attr.startswith('__'):
+            raise AttributeError(attr)
+        raise ImportError(
+            f'{name}.{attr}: torchvision is not installed or does not load '
+            'beside this torch build; MMPretrain was imported without it by '
+            'stadapter_mm.compat (its box utilities need a torchvision '
+            'matching torch).')
+
+    module.__getattr__ = __getattr__
+    return module
+
+
+def _import_mmpretrain_without_torchvision() -> types.ModuleType:
+    """Import ``mmpretrain.models`` with placeholder torchvision modules."""
+    if importlib.util.find_spec('transformers') is not None:
+        # transformers caches "is torchvision installed" when first asked:
+        # it must answer before the placeholders exist.
+        from transformers.utils import is_torchvision_available
+        is_torchvision_available()
+    stubs = {name: _torchvision_stub(name) for name in _TORCHVISION_STUBS}
+    stubs['torchvision'].ops = stubs['torchvision.ops']
+    stubs['torchvision.ops'].boxes = stubs['torchvision.ops.boxes']
+    sys.modules.update(stubs)
+    try:
+        return importlib.import_module('mmpretrain.models')
+    finally:
+        for name in _TORCHVISION_STUBS:
+            if sys.modules.get(name) is stubs[name]:
+                del sys.modules[name]
+
+
+def import_mmpretrain_models() -> types.ModuleType:
+    """``mmpretrain.models``, imported even where torchvision cannot load.
+
+    Only when torchvision is missing or broken, placeholder ``torchvision``,
+    ``torchvision.ops`` and ``torchvision.ops.boxes`` modules stand in
+    *during this one import* and are removed right after, so nothing else
+    sees a torchvision; MMPretrain's box helpers keep the placeholder and
+    raise a clear ImportError if ever called. A working torchvision is never
+    shadowed.
+
+    Returns:
+        module: ``mmpretrain.models``.
+    """
+    if 'mmpretrain.models' in sys.modules or _torchvision_loads():
+        return importlib.import_module('mmpretrain.models')
+    return _import_mmpretrain_without_torchvision()
+
+
+def fix_mmpretrain_without_torchvision() -> bool:
+    """Import ``mmpretrain.models`` before MMAction2 tries (fix 7).
+
+    Returns:
+        bool: True if placeholders stood in for a missing or broken
+        torchvision. An MMPretrain import error is left for the code that
+        builds an MMPretrain model to raise.
+    """
+    if importlib.util.find_spec('mmpretrain') is None or \
+            'mmpretrain.models' in sys.modules or _torchvision_loads():
+        return False
+    try:
+        _import_mmpretrain_without_torchvision()
+    except ImportError:
+        return False
+    return True
+
+
 def apply_all() -> dict:
     """Apply every import-time fix; returns which ones took effect."""
     return dict(
@@ -263,4 +366,5 @@ def apply_all() -> dict:
         weights_only=fix_checkpoint_weights_only(),
         weights_only_loader=fix_weights_only_loader(),
         json_log_numpy_integers=fix_json_log_numpy_integers(),
+        mmpretrain_without_torchvision=fix_mmpretrain_without_torchvision(),
     )
