@@ -203,30 +203,76 @@ def pipeline(test_mode: bool = True) -> List[dict]:
     ]
 
 
+K400_CONFIG = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
+                       'configs', 'stadapter_vitb16_k400.py')
+
+def recipe() -> Dict[str, object]:
+    """The shipped K400 recipe's train pipeline and head dropout, tiny.
+
+    Read from ``configs/stadapter_vitb16_k400.py``: every transform and
+    option is kept, with sizes scaled from 224 to 32 pixels and 4 frames at
+    interval 1 (so that random sampling has room in an 8-frame clip).
+
+    Returns:
+        dict: ``pipeline`` (list of transform configs) and ``dropout``.
+    """
+    from mmengine.config import Config
+    cfg = Config.fromfile(K400_CONFIG)
+    factor = 32 / 224
+
+    def scaled(value):
+        if isinstance(value, (list, tuple)):
+            return type(value)(scaled(v) for v in value)
+        return value if value == -1 else max(1, round(value * factor))
+
+    pipeline = []
+    for transform in cfg.train_pipeline:
+        transform = dict(transform)
+        if 'clip_len' in transform:  # the frame sampler
+            transform['clip_len'] = 4
+        if 'frame_interval' in transform:
+            transform['frame_interval'] = 1
+        for key in ('scale', 'scale_range', 'size', 'crop_size'):
+            if key in transform:
+                transform[key] = scaled(transform[key])
+        pipeline.append(transform)
+    return dict(pipeline=pipeline,
+                dropout=cfg.model.cls_head.dropout_ratio)
+
+
 def tiny_cfg(work_dir: str, data_root: str, max_epochs: int = 4,
              num_classes: int = 4, batch_size: int = 4,
              ckpt_backend: Optional[str] = None,
              num_workers: int = 0,
-             experiment_name: Optional[str] = None) -> dict:
+             experiment_name: Optional[str] = None,
+             with_recipe: bool = False,
+             persistent_workers: bool = False) -> dict:
     """Runner config of a tiny ST-Adapter recognizer on generated videos.
 
-    Deterministic (seeded, no dropout, fixed frame sampling), so a resumed
+    Seeded, with :class:`~stadapter_mm.engine.hooks.RandomStateHook`. By
+    default deterministic (no dropout, fixed frame sampling);
+    ``with_recipe=True`` trains with the shipped K400 recipe's random
+    augmentations and head dropout (:func:`recipe`). Either way a resumed
     run must end with exactly the weights of an uninterrupted one. The whole
     backbone trains (``unfreeze='all'``, lr 1e-2) so that validation accuracy
     moves within 4 epochs and best-checkpoint tracking has work to do.
     """
+    shipped = recipe() if with_recipe else dict(pipeline=pipeline(True),
+                                                dropout=0.0)
+
     def loader(split: str, shuffle: bool) -> dict:
         return dict(
             batch_size=batch_size,
             num_workers=num_workers,
-            persistent_workers=False,
+            persistent_workers=persistent_workers and num_workers > 0,
             sampler=dict(type='DefaultSampler', shuffle=shuffle),
             dataset=dict(
                 type='RobustVideoDataset',
                 ann_file=osp.join(data_root, f'{split}.txt'),
                 data_prefix=dict(video=data_root),
                 num_classes=num_classes,
-                pipeline=pipeline(True),
+                pipeline=shipped['pipeline'] if split == 'train' else
+                pipeline(True),
                 test_mode=split != 'train'))
 
     checkpoint = dict(type='AtomicCheckpointHook', interval=1,
@@ -241,7 +287,8 @@ def tiny_cfg(work_dir: str, data_root: str, max_epochs: int = 4,
                           num_frames=4, unfreeze='all'),
             cls_head=dict(type='TimeSformerHead', num_classes=num_classes,
                           in_channels=TINY_ARCH['width'],
-                          dropout_ratio=0.0, average_clips='prob'),
+                          dropout_ratio=shipped['dropout'],
+                          average_clips='prob'),
             data_preprocessor=dict(
                 type='ActionDataPreprocessor',
                 mean=[122.769, 116.74, 104.04],
@@ -270,7 +317,8 @@ def tiny_cfg(work_dir: str, data_root: str, max_epochs: int = 4,
             param_scheduler=dict(type='ParamSchedulerHook'),
             checkpoint=checkpoint,
             sampler_seed=dict(type='DistSamplerSeedHook')),
-        custom_hooks=[dict(type='BadVideoReportHook')],
+        custom_hooks=[dict(type='BadVideoReportHook'),
+                      dict(type='RandomStateHook')],
         randomness=dict(seed=0, deterministic=False),
         default_scope='mmaction',
         env_cfg=dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo')),
@@ -357,6 +405,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument('--plain', action='store_true',
                         help="mmengine's CheckpointHook (non-atomic)")
     parser.add_argument('--num-workers', type=int, default=0)
+    parser.add_argument('--persistent-workers', action='store_true')
+    parser.add_argument('--recipe', action='store_true',
+                        help="the K400 recipe's augmentations and dropout")
     args = parser.parse_args(argv)
     from mmengine.registry import init_default_scope
     from mmengine.runner import Runner
@@ -366,7 +417,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     if args.slow_save:
         backend = 'slow_local' if args.plain else 'slow_atomic_local'
     cfg = tiny_cfg(args.work_dir, args.data, args.max_epochs,
-                   ckpt_backend=backend, num_workers=args.num_workers)
+                   ckpt_backend=backend, num_workers=args.num_workers,
+                   with_recipe=args.recipe,
+                   persistent_workers=args.persistent_workers)
     if args.plain:
         cfg['default_hooks']['checkpoint']['type'] = 'CheckpointHook'
     cfg['custom_hooks'].append(

@@ -6,12 +6,13 @@ import os
 import os.path as osp
 import tempfile
 import uuid
-from typing import Any, Callable, List, Optional, Tuple, Union
+from typing import Any, Callable, Iterator, List, Optional, Tuple, Union
 
 from mmaction.datasets import VideoDataset
 from mmaction.registry import DATASETS
 from mmengine.logging import print_log
 
+from ..utils.random_state import SharedSampleKey, seeded_rng
 from .annotation import read_annotation_file
 from .bad_video_log import BadVideoLog
 
@@ -24,6 +25,42 @@ def _one_line(err: BaseException, limit: int = 300) -> str:
     text = ' '.join(str(err).split())
     text = f'{type(err).__name__}: {text}' if text else type(err).__name__
     return text if len(text) <= limit else text[:limit - 3] + '...'
+
+
+def _transforms(pipeline: Any) -> Iterator[Any]:
+    """The transforms inside ``pipeline`` (nested ones included)."""
+    for transform in getattr(pipeline, 'transforms', None) or []:
+        yield transform
+        yield from _transforms(transform)
+
+
+def _failed_transform(err: BaseException, pipeline: Any) -> str:
+    """Class name of the outermost pipeline transform in ``err``'s trace."""
+    known = {id(t) for t in _transforms(pipeline)}
+    frame = err.__traceback__
+    while frame is not None:
+        owner = frame.tb_frame.f_locals.get('self')
+        if owner is not None and id(owner) in known:
+            return type(owner).__name__
+        frame = frame.tb_next
+    return ''
+
+
+def iter_datasets(dataset: Any) -> Iterator[Any]:
+    """``dataset`` and every dataset a wrapper of it holds.
+
+    Args:
+        dataset: A dataset, possibly ``ConcatDataset``/``RepeatDataset``...
+
+    Yields:
+        Each dataset object once, outermost first.
+    """
+    yield dataset
+    for child in getattr(dataset, 'datasets', None) or []:
+        yield from iter_datasets(child)
+    inner = getattr(dataset, 'dataset', None)
+    if inner is not None and inner is not dataset:
+        yield from iter_datasets(inner)
 
 
 @DATASETS.register_module()
@@ -41,10 +78,17 @@ class RobustVideoDataset(VideoDataset):
     - training (``test_mode=False``): the sample is replaced by another
       random one, as mmengine does for a ``None`` sample;
     - testing/validation (``test_mode=True``): the next loadable video
-      stands in so the batch keeps its shape, and its data sample carries
-      ``bad_video=<path>`` so that
+      stands in so the batch keeps its shape; its data sample carries
+      ``bad_video=<path>`` and the unreadable video's own label, so that
       :class:`~stadapter_mm.engine.metrics.BadVideoAwareMetric` leaves it out
       of the score and reports it.
+
+    The pipeline is called as a whole (``self.pipeline(info)``), so tools
+    that wrap it (MMAction2's ``browse_dataset.py``) see every sample; the
+    failing transform is named from the error's traceback. After
+    :meth:`set_sample_seed`, each sample's random transforms are seeded from
+    ``(seed, epoch, index)`` (see
+    :class:`~stadapter_mm.engine.hooks.RandomStateHook`).
 
     Each bad video is logged once per run (all data-loader workers share a
     :class:`BadVideoLog` file) and
@@ -90,6 +134,7 @@ class RobustVideoDataset(VideoDataset):
         self._num_loaded = 0
         self._first_failures: List[Tuple[str, str]] = []
         self.label_range: Optional[Tuple[int, int]] = None
+        self.sample_key = SharedSampleKey()
         super().__init__(
             ann_file, pipeline=pipeline, num_classes=num_classes, **kwargs)
 
@@ -127,17 +172,20 @@ class RobustVideoDataset(VideoDataset):
 
     # ---------------------------------------------------------------- loading
     def _run_pipeline(self, info: dict) -> Tuple[Optional[dict], str]:
-        """Run the transforms; returns (data, '') or (None, reason)."""
-        data: Optional[dict] = info
-        for transform in self.pipeline.transforms:
-            try:
-                data = transform(data)
-            except MemoryError:
-                raise
-            except Exception as err:  # noqa: BLE001 - any decode failure
-                return None, f'{type(transform).__name__}: {_one_line(err)}'
-            if data is None:
-                return None, ''
+        """Run ``self.pipeline``; returns (data, '') or (None, reason).
+
+        The pipeline is called as a whole, so a wrapper installed in its
+        place (MMAction2's ``browse_dataset.py`` puts an ``InspectCompose``
+        there) sees every sample.
+        """
+        try:
+            data = self.pipeline(info)
+        except MemoryError:
+            raise
+        except Exception as err:  # noqa: BLE001 - any decode failure
+            name = _failed_transform(err, self.pipeline)
+            reason = _one_line(err)
+            return None, f'{name}: {reason}' if name else reason
         return data, ''
 
     def _load(self, idx: int) -> Tuple[Optional[dict], str, str]:
@@ -175,6 +223,25 @@ class RobustVideoDataset(VideoDataset):
                     'decoding backend of the pipeline, or scan the list '
                     'with tools/data/check_videos.py. Failures:\n' + examples)
 
+    # --------------------------------------------------------------- seeding
+    def set_sample_seed(self, seed: int, epoch: int) -> None:
+        """Seed the transforms of each sample from ``(seed, epoch, index)``.
+
+        From this call on (in the data-loader workers too, persistent ones
+        included), sample ``i`` is loaded with Python's ``random``,
+        ``np.random`` and torch's CPU generator seeded from
+        ``(seed, epoch, i)``, and the outer random state is restored after:
+        random frame sampling, scale jitter, crops and flips replay exactly
+        whatever the number of workers, a resume or a re-run validation.
+        :class:`~stadapter_mm.engine.hooks.RandomStateHook` calls it before
+        every epoch; without it samples draw from the global generators.
+
+        Args:
+            seed (int): The run's seed.
+            epoch (int): The epoch about to start (0 for validation/test).
+        """
+        self.sample_key.set(seed, epoch)
+
     def __getitem__(self, idx: int) -> dict:
         """Sample ``idx`` after the pipeline, replacing unreadable videos.
 
@@ -184,8 +251,15 @@ class RobustVideoDataset(VideoDataset):
         Returns:
             dict: The pipeline output. In test mode, a replaced sample's
             ``data_samples`` has the metainfo ``bad_video`` (the path of the
-            unreadable video).
+            unreadable video) and the unreadable video's own label.
         """
+        key = self.sample_key.get()
+        if key is None:
+            return self._get_robustly(idx)
+        with seeded_rng(*key, idx):
+            return self._get_robustly(idx)
+
+    def _get_robustly(self, idx: int) -> dict:
         if not self._fully_initialized:
             self.full_init()
         data, filename, reason = self._load(idx)
@@ -214,5 +288,10 @@ class RobustVideoDataset(VideoDataset):
                 raise RuntimeError(
                     'RobustVideoDataset in test mode needs a pipeline ending '
                     'with PackActionInputs to mark replaced samples.')
+            # The stand-in only keeps the batch's shape: nothing of it may be
+            # reported as this video's (the metric drops its prediction).
             samples.set_metainfo(dict(bad_video=filename))
+            label = self.get_data_info(idx).get('label')
+            if label is not None:
+                samples.set_gt_label(label)
         return data

@@ -9,14 +9,27 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 
 
+def _drop_predictions(sample: Any) -> None:
+    """Remove the ``pred_*`` entries of a data sample (dict or element)."""
+    keys = sample.keys() if isinstance(sample, dict) else sample.all_keys()
+    for key in [k for k in keys if str(k).startswith('pred_')]:
+        if isinstance(sample, dict):
+            del sample[key]
+        else:
+            delattr(sample, key)
+
+
 @METRICS.register_module()
 class BadVideoAwareMetric(BaseMetric):
     """Evaluate a metric on the readable videos and count the others.
 
     :class:`~stadapter_mm.datasets.RobustVideoDataset` (test mode) replaces
     an unreadable video by a readable stand-in whose data sample carries the
-    metainfo ``bad_video``. This wrapper leaves those samples out of the
-    wrapped metric and adds two results: ``num_scored`` (videos scored) and
+    metainfo ``bad_video`` (and the unreadable video's own label). This
+    wrapper leaves those samples out of the wrapped metric, removes the
+    stand-in's prediction from them (put it before a ``DumpResults``
+    metric: the dump then has the record of an unreadable video with its
+    label, ``bad_video`` and no ``pred_*`` entry) and adds two results: ``num_scored`` (videos scored) and
     ``num_bad_videos`` (videos that could not be read; they are also logged
     by path). It keeps one result per sample, so mmengine's distributed
     collection and padding removal work unchanged.
@@ -53,17 +66,26 @@ class BadVideoAwareMetric(BaseMetric):
     def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
         """Run the wrapped ``process`` per sample and tag bad videos.
 
+        The prediction the model made for an unreadable video's stand-in
+        (``pred_*`` entries) is removed from its data sample, so that the
+        metrics after this one (e.g. the ``DumpResults`` of ``--dump``) see
+        no result for a video that was not scored.
+
         Args:
             data_batch: A batch from the data loader.
             data_samples (Sequence[dict]): Model outputs of the batch.
         """
         for sample in data_samples:
-            start = len(self.metric.results)
-            self.metric.process(data_batch, [sample])
-            produced = self.metric.results[start:]
-            del self.metric.results[start:]
             bad = sample.get('bad_video') if isinstance(sample, dict) else \
                 getattr(sample, 'bad_video', None)
+            produced: List[Any] = []
+            if bad:
+                _drop_predictions(sample)
+            else:
+                start = len(self.metric.results)
+                self.metric.process(data_batch, [sample])
+                produced = self.metric.results[start:]
+                del self.metric.results[start:]
             self.results.append(dict(bad_video=bad, results=produced))
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, Any]:
