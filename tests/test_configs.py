@@ -224,8 +224,9 @@ def test_optimizer_schedule_and_no_decay_on_biases(name):
     assert optimizer.lr == pytest.approx(1e-3 * cfg.total_batch / 256)
     assert optimizer.weight_decay == 0.01
     assert cfg.auto_scale_lr.enable is False
-    assert cfg.get('mixed_precision') is True
-    assert cfg.optim_wrapper.type == 'OptimWrapper'  # AMP only on GPU
+    # AMP on CUDA, fp32 elsewhere, decided by the wrapper for every tool.
+    assert 'mixed_precision' not in cfg
+    assert cfg.optim_wrapper.type == 'CudaAmpOptimWrapper'
     schedule, = cfg.param_scheduler
     assert (schedule.type, schedule.warmup, schedule.end) == (
         'WarmupCosineLR', 2, cfg.train_cfg.max_epochs)

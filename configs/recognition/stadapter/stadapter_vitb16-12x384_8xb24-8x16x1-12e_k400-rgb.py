@@ -154,8 +154,10 @@ test_cfg = dict(type='CudaAutocastTestLoop')
 # weight decay 0.01 except on biases. The lr is fixed here rather than by
 # auto_scale_lr, which ignores accumulative_counts.
 base_lr_per_256 = 1e-3
+# Mixed precision (fp16 AMP) when training on CUDA, fp32 on a CPU-only
+# machine: CudaAmpOptimWrapper decides when built, for every tool.
 optim_wrapper = dict(
-    type='OptimWrapper',
+    type='CudaAmpOptimWrapper',
     optimizer=dict(
         type='AdamW',
         lr=base_lr_per_256 * total_batch / 256,
@@ -166,9 +168,6 @@ optim_wrapper = dict(
     accumulative_counts=1,
     paramwise_cfg=dict(bias_decay_mult=0.0))
 auto_scale_lr = dict(enable=False, base_batch_size=total_batch)
-# Mixed precision (fp16 AMP) when training on CUDA; tools/train.py falls back
-# to fp32 on a CPU-only machine.
-mixed_precision = True
 
 # The official per-step factor (main.py lr_func): linear from 0 over the
 # warm-up epochs, then half-cosine to 0 at max_epochs.
