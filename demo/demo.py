@@ -3,7 +3,8 @@
 Example::
 
     python demo/demo.py configs/stadapter_vitb16_k400.py stadapter_k400.pth \\
-        demo.mp4 data/label_maps/k400.txt --device cpu --out-filename out.mp4
+        demo.mp4 data/label_maps/label_map_k400.txt --device cpu \\
+        --out-filename out.mp4
 
 Prints the top-5 labels with their scores and, with ``--out-filename``
 (``.mp4``, ``.avi`` or ``.gif``), writes the video with the predictions drawn
@@ -13,19 +14,14 @@ from __future__ import annotations
 
 import argparse
 import os.path as osp
-import sys
 from typing import List, Optional, Tuple
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+from mmengine.config import Config, DictAction
 
-from mmengine.config import Config, DictAction  # noqa: E402
-
-import stadapter_mm  # noqa: E402,F401
-from stadapter_mm.apis import read_label_map, topk_labels  # noqa: E402
-from stadapter_mm.utils.video import (check_output_path,  # noqa: E402
-                                      draw_lines, read_frames, write_video)
+import stadapter_mm  # noqa: F401
+from stadapter_mm.apis import read_label_map, topk_labels
+from stadapter_mm.utils.video import (check_output_path, draw_lines,
+                                      read_frames, write_video)
 
 _COLORS = {'white': (255, 255, 255), 'black': (0, 0, 0),
            'red': (255, 0, 0), 'green': (0, 255, 0), 'blue': (0, 0, 255),

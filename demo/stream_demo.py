@@ -4,12 +4,13 @@ Examples::
 
     # webcam 0, shown in a window (press q or Esc to quit)
     python demo/stream_demo.py configs/stadapter_vitb16_k400.py \\
-        stadapter_k400.pth data/label_maps/k400.txt --input 0 --show
+        stadapter_k400.pth data/label_maps/label_map_k400.txt \\
+        --input 0 --show
 
     # a file read frame by frame; running prediction written to out.mp4
     python demo/stream_demo.py configs/stadapter_vitb16_k400.py \\
-        stadapter_k400.pth data/label_maps/k400.txt --input demo.mp4 \\
-        --device cpu --stride 16 --out-filename out.mp4
+        stadapter_k400.pth data/label_maps/label_map_k400.txt \\
+        --input demo.mp4 --device cpu --stride 16 --out-filename out.mp4
 
 Every ``--stride`` frames the clip the config's test sampler would take from
 the last ``--window`` frames is classified; the running top-k is printed,
@@ -26,18 +27,13 @@ import os.path as osp
 import sys
 from typing import List, Optional, Tuple
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+import cv2
+from mmengine.config import Config, DictAction
 
-import cv2  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
-
-import stadapter_mm  # noqa: E402,F401
-from stadapter_mm.apis import read_label_map  # noqa: E402
-from stadapter_mm.apis.stream import StreamRecognizer  # noqa: E402
-from stadapter_mm.utils.video import (VideoSink,  # noqa: E402
-                                      check_output_path, draw_lines)
+import stadapter_mm  # noqa: F401
+from stadapter_mm.apis import read_label_map
+from stadapter_mm.apis.stream import StreamRecognizer
+from stadapter_mm.utils.video import VideoSink, check_output_path, draw_lines
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

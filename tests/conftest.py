@@ -1,16 +1,19 @@
-"""Shared test set-up: repository on the path, MMAction2 scope, tiny archs."""
+"""Shared test set-up: MMAction2 scope, tiny archs, loading repository scripts.
+
+The package is installed (``pip install -e .``); this folder and the
+frame-order project's are on the path through pytest's ``pythonpath`` option
+(pyproject.toml).
+"""
 import importlib.util
 import os
-import sys
 
 import pytest
+from mmengine.registry import init_default_scope
 
+import stadapter_mm  # noqa: F401
+
+#: The repository root (scripts and configs are found from it).
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
-import stadapter_mm  # noqa: E402,F401
-from mmengine.registry import init_default_scope  # noqa: E402
 
 init_default_scope('mmaction')
 

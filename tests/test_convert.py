@@ -20,7 +20,7 @@ from stadapter_mm.checkpoints.official import (
     check_against_model, describe_layout, mmaction_to_official,
     official_layout, official_to_mmaction, read_official_checkpoint)
 
-from conftest import load_tool
+from conftest import ROOT, load_tool
 
 # (name, adapter_pre_attn, positions, classes, release config)
 LAYOUTS = [('k400', False, ('mlp', ), 5, 'configs/stadapter_vitb16_k400.py'),

@@ -12,7 +12,7 @@ from official_reference import tiny_config_text, write_video
 from stadapter_mm.apis import StreamRecognizer
 from stadapter_mm.utils.video import VideoSink, draw_lines, read_frames
 
-from conftest import load_tool  # noqa: E402
+from conftest import load_tool
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 NUM_CLASSES = 6

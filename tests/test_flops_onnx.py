@@ -8,7 +8,7 @@ from mmengine.config import Config
 
 from official_reference import tiny_config_text
 
-from conftest import load_tool  # noqa: E402
+from conftest import load_tool
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 # Tiny model: 32x32 frames, patch 8 -> 16 patches + class token.

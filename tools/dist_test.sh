@@ -12,20 +12,5 @@ if [ "$#" -lt 3 ]; then
     echo "usage: bash $0 CONFIG CHECKPOINT NUM_PROCS_PER_NODE [test.py options]" >&2
     exit 2
 fi
-CONFIG=$1
-CHECKPOINT=$2
-NPROCS=$3
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-
-PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" \
-exec "${PYTHON:-python}" -m torch.distributed.run \
-    --nnodes="$NNODES" \
-    --node_rank="$NODE_RANK" \
-    --master_addr="$MASTER_ADDR" \
-    --master_port="$PORT" \
-    --nproc_per_node="$NPROCS" \
-    "$ROOT/tools/test.py" "$CONFIG" "$CHECKPOINT" --launcher pytorch "${@:4}"
+source "$(dirname "$0")/dist_launch.sh"
+dist_launch "$3" test.py "$1" "$2" --launcher pytorch "${@:4}"

@@ -13,19 +13,5 @@ if [ "$#" -lt 2 ]; then
     echo "usage: bash $0 CONFIG NUM_PROCS_PER_NODE [train.py options]" >&2
     exit 2
 fi
-CONFIG=$1
-NPROCS=$2
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-
-PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" \
-exec "${PYTHON:-python}" -m torch.distributed.run \
-    --nnodes="$NNODES" \
-    --node_rank="$NODE_RANK" \
-    --master_addr="$MASTER_ADDR" \
-    --master_port="$PORT" \
-    --nproc_per_node="$NPROCS" \
-    "$ROOT/tools/train.py" "$CONFIG" --launcher pytorch "${@:3}"
+source "$(dirname "$0")/dist_launch.sh"
+dist_launch "$2" train.py "$1" --launcher pytorch "${@:3}"

@@ -14,16 +14,12 @@ editing the config; the head averages the views' class probabilities.
 from __future__ import annotations
 
 import argparse
-import os
 import os.path as osp
-import sys
 from typing import List, Optional
 
-from mmengine.config import DictAction
-
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+from stadapter_mm.utils.cli import (add_cfg_options, add_launcher_args,
+                                    build_runner, export_local_rank,
+                                    load_config, set_work_dir)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -42,21 +38,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--dump',
         help='write the predictions (scores and labels of every sample) to '
         'this .pkl file')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config settings, e.g. "test_dataloader.batch_size=4"')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher (dist_test.sh passes "pytorch")')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_cfg_options(parser, '"test_dataloader.batch_size=4"')
+    add_launcher_args(parser, 'dist_test.sh')
+    return export_local_rank(parser.parse_args(argv))
 
 
 def merge_args(cfg, args: argparse.Namespace):
@@ -64,11 +48,7 @@ def merge_args(cfg, args: argparse.Namespace):
     from stadapter_mm.datasets.views import parse_views, set_test_views
 
     cfg.launcher = args.launcher
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    set_work_dir(cfg, args.config, args.work_dir)
     cfg.load_from = args.checkpoint
 
     if args.views is not None:
@@ -94,24 +74,11 @@ def merge_args(cfg, args: argparse.Namespace):
 def main(argv: Optional[List[str]] = None) -> dict:
     """Entry point; returns the test metrics."""
     args = parse_args(argv)
-
-    from mmengine.config import Config
-    from mmengine.runner import Runner
-
-    from stadapter_mm.compat import setup_cpu_distributed
-
-    if not osp.isfile(args.config):
-        raise SystemExit(f'config file not found: {args.config}')
+    cfg = load_config(args.config, args.cfg_options)
     if not osp.isfile(args.checkpoint):
         raise SystemExit(f'checkpoint not found: {args.checkpoint}')
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
     cfg = merge_args(cfg, args)
-    setup_cpu_distributed(cfg, args.launcher)
-
-    runner = Runner.from_cfg(cfg)
-    return runner.test()
+    return build_runner(cfg, args.launcher).test()
 
 
 if __name__ == '__main__':

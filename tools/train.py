@@ -8,21 +8,17 @@ Distributed (GPUs with NCCL, or CPU processes with gloo, no config edits)::
 
     bash tools/dist_train.sh configs/stadapter_vitb16_k400.py 8
 
-Works from a fresh clone: the repository root is put on ``sys.path``.
+Needs the installed package (``pip install -e .``, see the README).
 """
 from __future__ import annotations
 
 import argparse
-import os
 import os.path as osp
-import sys
 from typing import List, Optional
 
-from mmengine.config import DictAction
-
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+from stadapter_mm.utils.cli import (add_cfg_options, add_launcher_args,
+                                    build_runner, export_local_rank,
+                                    load_config, set_work_dir)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -61,21 +57,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--deterministic',
         action='store_true',
         help='deterministic algorithms (slower)')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config settings, e.g. "train_cfg.max_epochs=1"')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher (dist_train.sh passes "pytorch")')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_cfg_options(parser, '"train_cfg.max_epochs=1"')
+    add_launcher_args(parser, 'dist_train.sh')
+    return export_local_rank(parser.parse_args(argv))
 
 
 def use_mixed_precision(cfg, amp_flag: bool) -> bool:
@@ -115,11 +99,7 @@ def merge_args(cfg, args: argparse.Namespace):
     from mmengine.logging import print_log
 
     cfg.launcher = args.launcher
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    set_work_dir(cfg, args.config, args.work_dir)
 
     if args.no_validate:
         cfg.val_cfg = None
@@ -172,23 +152,9 @@ def merge_args(cfg, args: argparse.Namespace):
 def main(argv: Optional[List[str]] = None) -> None:
     """Entry point."""
     args = parse_args(argv)
-
-    from mmengine.config import Config
-    from mmengine.runner import Runner
-
-    from stadapter_mm.compat import setup_cpu_distributed
-
-    if not osp.isfile(args.config):
-        raise SystemExit(f'config file not found: {args.config}')
-    cfg = Config.fromfile(args.config)
     # --cfg-options first: they may set mixed_precision, work_dir...
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    cfg = merge_args(cfg, args)
-    setup_cpu_distributed(cfg, args.launcher)
-
-    runner = Runner.from_cfg(cfg)
-    runner.train()
+    cfg = merge_args(load_config(args.config, args.cfg_options), args)
+    build_runner(cfg, args.launcher).train()
 
 
 if __name__ == '__main__':

@@ -8,9 +8,9 @@ frames. Runs anywhere, with no downloads, in a few minutes on 2 CPU cores::
 
 1. Generates (seeded) the "sweeps" dataset of ``sweeps.py`` (next to this
    script): two coloured squares sweep one after the other, to the right or
-   to the left; the four classes are the colour order x the direction. Every class is a frame permutation of the
-   same base videos, so no single frame and no average over frames tells the
-   classes apart.
+   to the left; the four classes are the colour order x the direction.
+   Every class is a frame permutation of the same base videos, so no single
+   frame and no average over frames tells the classes apart.
 2. Saves a randomly initialised small ViT (the "frozen CLIP" stand-in) that
    both models share.
 3. Trains ST-Adapter (frozen ViT + ST-Adapters + linear head) and a linear
@@ -230,8 +230,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     start = time.time()
 
-    print(f'[frame order] 1/4 generating the sweeps dataset in {args.data_root}',
-          flush=True)
+    print(f'[frame order] 1/4 generating the sweeps dataset in '
+          f'{args.data_root}', flush=True)
     spec = SweepSpec(train_per_class=args.train_per_class,
                      val_per_class=args.eval_per_class,
                      test_per_class=args.eval_per_class, seed=args.seed)
@@ -247,7 +247,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     results = {}
     for step, (name, cfg) in enumerate(configs.items(), start=3):
-        print(f'[frame order] {step}/4 training and testing {name}', flush=True)
+        print(f'[frame order] {step}/4 training and testing {name}',
+              flush=True)
         results[name] = train_and_test(cfg, args.views)
 
     chance = 1.0 / len(SWEEP_CLASSES)

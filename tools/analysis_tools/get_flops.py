@@ -34,20 +34,15 @@ import contextlib
 import copy
 import json
 import math
-import os.path as osp
-import sys
 from typing import Any, Dict, List, Optional, Sequence
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from torch import nn
 
-import torch  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.registry import init_default_scope  # noqa: E402
-from torch import nn  # noqa: E402
-
-import stadapter_mm  # noqa: E402,F401
+import stadapter_mm  # noqa: F401
+from stadapter_mm.utils.cli import add_cfg_options, load_config
 
 COUNTERS = ('mmengine', 'torch')
 
@@ -65,8 +60,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='frame size: S or H W (default: the arch\'s)')
     parser.add_argument('--counter', choices=COUNTERS, default='mmengine')
     parser.add_argument('--json', default=None, help='also write rows here')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, key=value')
+    add_cfg_options(parser)
     return parser.parse_args(argv)
 
 
@@ -205,9 +199,7 @@ def format_table(rows: List[Dict[str, Any]]) -> str:
 
 def main(argv: Optional[List[str]] = None) -> List[Dict[str, Any]]:
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     rows = []
     for arch in args.arch or [None]:
         for frames in args.num_frames or [None]:

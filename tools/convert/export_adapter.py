@@ -4,7 +4,8 @@ Example::
 
     python tools/convert/export_adapter.py \\
         configs/stadapter_vitb16_k400.py work_dirs/k400/epoch_12.pth \\
-        --label-map data/label_maps/label_map_k400.txt --name k400 --out k400.task.pth
+        --label-map data/label_maps/label_map_k400.txt --name k400 \\
+        --out k400.task.pth
 
 A task file carries the adapters (and any unfrozen backbone part), the head,
 the config, the label map and a fingerprint of the CLIP weights the model
@@ -19,12 +20,11 @@ import argparse
 import os.path as osp
 from typing import List, Optional
 
-from mmengine.config import Config, DictAction
-
 import stadapter_mm  # noqa: F401
 from stadapter_mm.apis.task_file import (TaskFileError, make_task,
                                          read_label_map, save_task)
 from stadapter_mm.checkpoints.clip_formats import CheckpointError
+from stadapter_mm.utils.cli import add_cfg_options, load_config
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -41,17 +41,14 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--clip', default=None,
         help='CLIP file for a trainable-only checkpoint (overrides the '
         "backbone's init_cfg)")
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, key=value')
+    add_cfg_options(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: Optional[List[str]] = None) -> dict:
     args = parse_args(argv)
     from mmaction.apis import init_recognizer
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     if args.clip:
         cfg.model.backbone.init_cfg = dict(type='Pretrained',
                                            checkpoint=args.clip)

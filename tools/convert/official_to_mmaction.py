@@ -20,7 +20,7 @@ import os.path as osp
 from typing import List, Optional
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 import stadapter_mm  # noqa: F401
@@ -30,6 +30,7 @@ from stadapter_mm.checkpoints.official import (
     BACKBONE_PREFIX, ADAPTER_KEY, check_against_model, describe_layout,
     merge_clip_weights, official_layout, official_to_mmaction,
     read_official_checkpoint)
+from stadapter_mm.utils.cli import add_cfg_options, load_config
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -47,8 +48,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--config', default=None,
         help='MMAction2 config the checkpoint is for; checks the converted '
         'weights against the model it builds (recommended)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, key=value')
+    add_cfg_options(parser)
     parser.add_argument(
         '--trainable-only', action='store_true',
         help='write only adapters and head (the backbone then reads the '
@@ -122,9 +122,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
     args = parse_args(argv)
     cfg = None
     if args.config:
-        cfg = Config.fromfile(args.config)
-        if args.cfg_options:
-            cfg.merge_from_dict(args.cfg_options)
+        cfg = load_config(args.config, args.cfg_options)
     try:
         checkpoint = convert(args.official, args.clip, cfg,
                              args.trainable_only, args.trust_pickle,

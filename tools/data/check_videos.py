@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import os.path as osp
-import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -30,13 +29,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from tqdm import tqdm
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
-from stadapter_mm.datasets.annotation import (  # noqa: E402
+from stadapter_mm.datasets.annotation import (
     AnnotationError, parse_annotation_lines)
-from stadapter_mm.datasets.video_check import check_video  # noqa: E402
+from stadapter_mm.datasets.video_check import check_video
 
 Job = Tuple[int, str]  # (line number, video path)
 

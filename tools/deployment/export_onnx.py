@@ -26,20 +26,16 @@ from __future__ import annotations
 import argparse
 import os
 import os.path as osp
-import sys
 import warnings
 from typing import Dict, List, Optional, Sequence
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+import numpy as np
+import torch
+from mmengine.config import Config
+from torch import Tensor, nn
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
-from torch import Tensor, nn  # noqa: E402
-
-import stadapter_mm  # noqa: E402,F401
+import stadapter_mm  # noqa: F401
+from stadapter_mm.utils.cli import add_cfg_options, load_config
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -61,8 +57,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='check against PyTorch with onnxruntime')
     parser.add_argument('--atol', type=float, default=1e-4,
                         help='max abs logit difference allowed by --verify')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, key=value')
+    add_cfg_options(parser)
     return parser.parse_args(argv)
 
 
@@ -220,9 +215,7 @@ def verify(model: nn.Module, path: str, view_shape: tuple,
 
 def main(argv: Optional[List[str]] = None) -> dict:
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     model = load_model(cfg, args.checkpoint)
     view_shape = input_shape(model, args.num_frames, args.shape)
     export(model, args.out, view_shape, args.opset, args.legacy)
