@@ -208,11 +208,9 @@ def test_train_options_merge(config_file, tmp_path):
     assert cfg.work_dir == osp.join('./work_dirs', 'tiny_sweeps')
 
     cfg = Config.fromfile(config_file)
-    cfg.mixed_precision = True
-    train.merge_args(cfg, train.parse_args([config_file]))
-    expected = 'AmpOptimWrapper' if torch.cuda.is_available() else \
-        'OptimWrapper'
-    assert cfg.optim_wrapper.type == expected
+    cfg.optim_wrapper.type = 'CudaAmpOptimWrapper'
+    train.merge_args(cfg, train.parse_args([config_file, '--amp']))
+    assert cfg.optim_wrapper.type == 'CudaAmpOptimWrapper'  # declared
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='checks the CPU path')

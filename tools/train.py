@@ -38,8 +38,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--amp',
         action='store_true',
-        help='mixed precision (needs CUDA); configs with '
-        '"mixed_precision = True" use it automatically on GPUs')
+        help='switch a plain OptimWrapper to AmpOptimWrapper (needs CUDA); '
+        'our configs declare AMP already (CudaAmpOptimWrapper: AMP on GPUs, '
+        'fp32 on CPU)')
     parser.add_argument(
         '--no-validate',
         action='store_true',
@@ -62,42 +63,44 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return export_local_rank(parser.parse_args(argv))
 
 
-def use_mixed_precision(cfg, amp_flag: bool) -> bool:
-    """Decide whether to train with AMP.
+def use_amp(cfg) -> None:
+    """``--amp``: switch a plain ``OptimWrapper`` to ``AmpOptimWrapper``.
+
+    Configs that want AMP declare it with ``optim_wrapper.type=
+    'CudaAmpOptimWrapper'`` (AMP on CUDA, fp32 elsewhere, for every tool);
+    ``--amp`` is MMAction2's flag for configs that do not.
 
     Args:
-        cfg (mmengine.Config): The config (``mixed_precision`` key).
-        amp_flag (bool): ``--amp`` was given.
-
-    Returns:
-        bool: True to switch the optimizer wrapper to ``AmpOptimWrapper``.
+        cfg (mmengine.Config): The config (changed in place).
 
     Raises:
-        SystemExit: ``--amp`` on a machine without CUDA.
+        SystemExit: On a machine without CUDA, or for a wrapper type that
+            cannot be switched.
     """
     import torch
     from mmengine.logging import print_log
 
-    wanted = amp_flag or bool(cfg.get('mixed_precision', False))
-    if not wanted:
-        return False
-    if torch.cuda.is_available():
-        return True
-    if amp_flag:
+    wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
+    if wrapper in ('AmpOptimWrapper', 'CudaAmpOptimWrapper'):
+        print_log(f'AMP is already declared in the config ({wrapper}).',
+                  logger='current')
+        return
+    if not torch.cuda.is_available():
         raise SystemExit(
             '--amp needs a CUDA GPU: mmengine\'s AmpOptimWrapper refuses the '
             'CPU (and bf16 autocast is much slower than fp32 on CPUs '
-            'without AVX512-BF16/AMX). Drop --amp to train in fp32.')
-    print_log(
-        'mixed_precision=True in the config, but CUDA is not available: '
-        'training in fp32.', logger='current')
-    return False
+            'without AVX512-BF16/AMX). Drop --amp to train in fp32, or set '
+            'optim_wrapper.type="CudaAmpOptimWrapper" for AMP on GPUs only.')
+    if wrapper != 'OptimWrapper':
+        raise SystemExit(
+            f'cannot switch optim_wrapper type {wrapper!r} to AMP; '
+            'set type="CudaAmpOptimWrapper" in the config instead.')
+    cfg.optim_wrapper.type = 'AmpOptimWrapper'
+    cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
 
 
 def merge_args(cfg, args: argparse.Namespace):
     """Apply the command-line options to the config (in place)."""
-    from mmengine.logging import print_log
-
     cfg.launcher = args.launcher
     set_work_dir(cfg, args.config, args.work_dir)
 
@@ -106,18 +109,8 @@ def merge_args(cfg, args: argparse.Namespace):
         cfg.val_dataloader = None
         cfg.val_evaluator = None
 
-    if use_mixed_precision(cfg, args.amp):
-        wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
-        if wrapper == 'AmpOptimWrapper':
-            print_log('AMP is already enabled in the config.',
-                      logger='current')
-        else:
-            if wrapper != 'OptimWrapper':
-                raise SystemExit(
-                    f'cannot switch optim_wrapper type {wrapper!r} to AMP; '
-                    'set type="AmpOptimWrapper" in the config instead.')
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
-            cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if args.amp:
+        use_amp(cfg)
 
     if args.resume == 'auto':
         cfg.resume = True
@@ -152,7 +145,7 @@ def merge_args(cfg, args: argparse.Namespace):
 def main(argv: Optional[List[str]] = None) -> None:
     """Entry point."""
     args = parse_args(argv)
-    # --cfg-options first: they may set mixed_precision, work_dir...
+    # --cfg-options first: they may set the optim_wrapper, work_dir...
     cfg = merge_args(load_config(args.config, args.cfg_options), args)
     build_runner(cfg, args.launcher).train()
 

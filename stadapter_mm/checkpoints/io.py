@@ -23,6 +23,7 @@ from __future__ import annotations
 import glob
 import os
 import os.path as osp
+import pickle
 import secrets
 from pathlib import Path
 from typing import Any, Iterable, List, Optional, Type, Union
@@ -114,11 +115,25 @@ def load_local_weights_only(filename: str,
 
     Returns:
         The loaded checkpoint (plain data and tensors).
+
+    Raises:
+        pickle.UnpicklingError: The file needs more than plain data; the
+            message names the one-file opt-in for a trusted file
+            (``tools/convert/trust_checkpoint.py``).
     """
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
         raise FileNotFoundError(f'checkpoint {filename} does not exist.')
-    return torch.load(filename, map_location=map_location, weights_only=True)
+    try:
+        return torch.load(filename, map_location=map_location,
+                          weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise pickle.UnpicklingError(
+            f'{err}\n{filename} needs more than the weights-only allow-list '
+            'of stadapter_mm. Only if you trust where the file comes from, '
+            'convert this one file once: python tools/convert/'
+            f'trust_checkpoint.py {filename} <new file>, and load the new '
+            'file (see "Process-wide effects" in the README).') from err
 
 
 def error_summary(err: BaseException) -> str:
