@@ -59,7 +59,10 @@ train_pipeline = [
     dict(type='FixedStrideSample', clip_len=8, frame_interval=16),
     dict(type='DecordDecode'),
     # Short side scale jitter to round([1.0, 1.15] x 224), then a 224 crop.
-    dict(type='FloatShortSideResize', scale_range=(224, 258)),
+    dict(
+        type='FloatShortSideResize',
+        scale_range=(224, 258),
+        interpolation='bicubic'),
     dict(type='RandomCrop', size=224),
     dict(type='Flip', flip_ratio=0.5),
     dict(type='FormatShape', input_format='NCTHW'),
@@ -74,7 +77,9 @@ val_pipeline = [
         num_clips=1,
         test_mode=True),
     dict(type='DecordDecode'),
-    dict(type='FloatShortSideResize', scale=(-1, 224)),
+    dict(
+        type='FloatShortSideResize', scale=(-1, 224),
+        interpolation='bicubic'),
     dict(type='CenterCrop', crop_size=224),
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs')
@@ -89,7 +94,9 @@ test_pipeline = [
         num_clips=3,
         test_mode=True),
     dict(type='DecordDecode'),
-    dict(type='FloatShortSideResize', scale=(-1, 224)),
+    dict(
+        type='FloatShortSideResize', scale=(-1, 224),
+        interpolation='bicubic'),
     dict(type='CenterCrop', crop_size=224),
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs')

@@ -44,7 +44,9 @@ val_pipeline = [
     dict(type='DecordInit', **file_client_args),
     dict(type='UniformSegmentSample', clip_len=8, test_mode=True),
     dict(type='DecordDecode'),
-    dict(type='FloatShortSideResize', scale=(-1, 224)),
+    dict(
+        type='FloatShortSideResize', scale=(-1, 224),
+        interpolation='bicubic'),
     dict(type='CenterCrop', crop_size=224),
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs')
@@ -54,7 +56,9 @@ test_pipeline = [
     dict(type='DecordInit', **file_client_args),
     dict(type='UniformSegmentSample', clip_len=8, num_clips=1, test_mode=True),
     dict(type='DecordDecode'),
-    dict(type='FloatShortSideResize', scale=(-1, 224)),
+    dict(
+        type='FloatShortSideResize', scale=(-1, 224),
+        interpolation='bicubic'),
     # Left/top, centre, right/bottom at offsets 0, margin // 2, margin.
     dict(type='LongSideThreeCrop', crop_size=224),
     dict(type='FormatShape', input_format='NCTHW'),
