@@ -10,7 +10,7 @@ from mmaction.structures import ActionDataSample
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 
-from stadapter_mm.models import ViTCLIPSTAdapter
+from stadapter_mm.models import ViTCLIPSTAdapter, resolve_adapter_cfg
 
 from conftest import ROOT, TINY_ARCH
 
@@ -115,7 +115,7 @@ def test_name_matches_contents(name):
     assert cfg.model.cls_head.in_channels == settings['width']
 
     # Adapters: count x bottleneck width (none for a linear probe).
-    resolved = ViTCLIPSTAdapter._resolve_adapter(
+    resolved = resolve_adapter_cfg(
         backbone.adapter, settings['width'], settings['layers'])
     if m['method'] == 'linearprobe':
         assert resolved is None and m['count'] is None

@@ -268,6 +268,65 @@ def resize_pos_embed(pos_embed: Tensor, grid: Tuple[int, int]) -> Tensor:
     return torch.cat([cls_pos, patch_pos], dim=0)
 
 
+def check_clip_arch(state_dict: StateDict, path: str, width: int,
+                    layers: int, patch_size: int,
+                    mlp_act: str = 'quick_gelu') -> None:
+    """Check that a backbone-layout CLIP tower has the expected shape.
+
+    Args:
+        state_dict: Output of :func:`load_clip_backbone_weights`.
+        path (str): The file, for messages (and its Hugging Face config).
+        width, layers, patch_size (int): What the model expects.
+        mlp_act (str): The model's MLP activation, checked against a
+            Hugging Face ``config.json`` beside the file if there is one.
+
+    Raises:
+        CheckpointError: Naming what differs and what to pick instead.
+    """
+    found = infer_arch(state_dict)
+    want = dict(width=width, layers=layers, patch_size=patch_size)
+    diff = {k: (found[k], v) for k, v in want.items() if found[k] != v}
+    if diff:
+        details = ', '.join(f'{k} {a} vs {b}' for k, (a, b) in diff.items())
+        raise CheckpointError(
+            f'{path} holds a CLIP ViT of another architecture '
+            f'(checkpoint vs model: {details}); pick the matching '
+            f'backbone arch (file: width {found["width"]}, '
+            f'{found["layers"]} layers, patch {found["patch_size"]}).')
+    hf_cfg = read_hf_vision_config(path)
+    if hf_cfg and hf_cfg.get('hidden_act', mlp_act) != mlp_act:
+        raise CheckpointError(
+            f'{path} was trained with hidden_act={hf_cfg["hidden_act"]!r} '
+            f'but the backbone uses {mlp_act!r}; set arch=dict(..., '
+            'mlp_act=...) to match.')
+
+
+def check_clip_keys(state_dict: StateDict, expected: List[str],
+                    path: str) -> None:
+    """Check that a CLIP tower has exactly the expected keys.
+
+    Args:
+        state_dict: Backbone-layout CLIP weights.
+        expected (list[str]): Keys the model takes from CLIP (its parameters
+            but the adapters).
+        path (str): The file, for messages.
+
+    Raises:
+        CheckpointError: For keys the model lacks or the file lacks.
+    """
+    own = set(expected)
+    unexpected = [k for k in state_dict if k not in own]
+    if unexpected:
+        raise CheckpointError(
+            f'{path}: {len(unexpected)} keys match no backbone parameter, '
+            f'e.g. {unexpected[:5]}')
+    missing = [k for k in expected if k not in state_dict]
+    if missing:
+        raise CheckpointError(
+            f'{path}: the CLIP image tower lacks {len(missing)} weights, '
+            f'e.g. {missing[:5]}')
+
+
 def _hf_weight_file(directory: str) -> str:
     for name in ('model.safetensors', 'pytorch_model.bin'):
         if osp.isfile(osp.join(directory, name)):

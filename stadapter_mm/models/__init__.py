@@ -1,6 +1,17 @@
-"""Models of stadapter-mm."""
-from ..checkpoints.clip_formats import CheckpointError
-from .st_adapter import STConvAdapter
-from .vit_clip_stadapter import ViTCLIPSTAdapter
+"""Models of stadapter-mm: backbones, heads, layers.
 
-__all__ = ['CheckpointError', 'STConvAdapter', 'ViTCLIPSTAdapter']
+Importing this package registers the backbones and heads in MMAction2's
+``MODELS``.
+"""
+from ..checkpoints.clip_formats import CheckpointError
+from .arch import CLIP_ARCHS, resolve_arch
+from .backbones import ViTCLIPSTAdapter
+from .heads import VerbNounHead
+from .layers import STConvAdapter, resolve_adapter_cfg
+from .utils import freeze_all_but, param_names_of_type, trainable_param_names
+
+__all__ = [
+    'CLIP_ARCHS', 'CheckpointError', 'STConvAdapter', 'VerbNounHead',
+    'ViTCLIPSTAdapter', 'freeze_all_but', 'param_names_of_type',
+    'resolve_adapter_cfg', 'resolve_arch', 'trainable_param_names'
+]

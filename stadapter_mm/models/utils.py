@@ -1,0 +1,95 @@
+"""Trainability by module type, for any parameter-efficient backbone.
+
+In the manner of peft: what trains is decided by the *type* of the modules
+(adapters) plus parts named explicitly, never by parameter-name patterns.
+"""
+from __future__ import annotations
+
+from typing import List, Sequence, Tuple, Type, Union
+
+from torch import nn
+
+ModuleTypes = Union[Type[nn.Module], Tuple[Type[nn.Module], ...]]
+
+
+def param_names_of_type(module: nn.Module, types: ModuleTypes) -> List[str]:
+    """Names of the parameters inside submodules of the given types.
+
+    Args:
+        module (nn.Module): The model.
+        types (type | tuple[type]): Module types, e.g. ``STConvAdapter``.
+
+    Returns:
+        list[str]: Parameter names, in ``named_parameters`` order.
+    """
+    names = {
+        f'{name}.{k}' if name else k
+        for name, sub in module.named_modules() if isinstance(sub, types)
+        for k, _ in sub.named_parameters()
+    }
+    return [n for n, _ in module.named_parameters() if n in names]
+
+
+def trainable_param_names(module: nn.Module,
+                          trainable_types: ModuleTypes,
+                          unfreeze: Sequence[str] = ()) -> List[str]:
+    """Parameters that train: inside ``trainable_types``, or unfrozen parts.
+
+    Args:
+        module (nn.Module): The model.
+        trainable_types (type | tuple[type]): Module types that train.
+        unfreeze (Sequence[str]): Attribute names of ``module`` (submodules
+            or parameters) that train as well; ``('all', )`` trains all.
+
+    Returns:
+        list[str]: Parameter names, in ``named_parameters`` order.
+    """
+    if tuple(unfreeze) == ('all', ):
+        return [n for n, _ in module.named_parameters()]
+    names = set(param_names_of_type(module, trainable_types))
+    for part in unfreeze:
+        obj = getattr(module, part)
+        if isinstance(obj, nn.Parameter):
+            names.add(part)
+        else:
+            names.update(f'{part}.{n}' for n, _ in obj.named_parameters())
+    return [n for n, _ in module.named_parameters() if n in names]
+
+
+def freeze_all_but(module: nn.Module,
+                   trainable_types: ModuleTypes,
+                   unfreeze: Sequence[str] = (),
+                   frozen_fp16: bool = False) -> List[str]:
+    """Freeze every parameter but those of :func:`trainable_param_names`.
+
+    Args:
+        module (nn.Module): The model (changed in place).
+        trainable_types (type | tuple[type]): Module types that train.
+        unfreeze (Sequence[str]): Extra parts that train (see
+            :func:`trainable_param_names`).
+        frozen_fp16 (bool): Also store the frozen weights in fp16.
+            Defaults to False.
+
+    Returns:
+        list[str]: The names of the parameters that train.
+    """
+    trainable = trainable_param_names(module, trainable_types, unfreeze)
+    keep = set(trainable)
+    for name, param in module.named_parameters():
+        param.requires_grad_(name in keep)
+        if frozen_fp16 and name not in keep:
+            param.data = param.data.half()
+    return trainable
+
+
+def eval_frozen_leaves(module: nn.Module) -> None:
+    """Put leaf modules without trainable parameters in eval mode.
+
+    Call after ``module.train(True)``: frozen parts (and parameter-free
+    leaves such as dropout-free activations) then behave as at inference.
+    """
+    for sub in module.modules():
+        if next(sub.children(), None) is not None:
+            continue
+        if not any(p.requires_grad for p in sub.parameters(recurse=False)):
+            sub.eval()
