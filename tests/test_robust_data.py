@@ -212,3 +212,32 @@ def test_check_videos_tool_writes_clean_list_and_report(messy, tmp_path):
     for i in range(len(ds)):
         ds[i]
     assert ds.bad_videos.entries() == []
+
+
+def test_seeded_samples_replay_whatever_the_workers(messy, tmp_path):
+    """With set_sample_seed, the recipe's random transforms depend on
+    (seed, epoch, index) only: equal with 0 or 2 workers and on a second
+    pass, different from one epoch to the next, and the caller's global
+    random state is left as it was."""
+    import numpy as np
+    ds = RobustVideoDataset(
+        ann_file=messy['train'], data_prefix=dict(video=messy['root']),
+        pipeline=helpers.recipe()['pipeline'], num_classes=4,
+        bad_video_log=str(tmp_path / 'bad.jsonl'))
+
+    def epoch(num_workers, index):
+        ds.set_sample_seed(7, index)
+        loader = DataLoader(ds, batch_size=4, num_workers=num_workers,
+                            collate_fn=pseudo_collate)
+        return [x for batch in loader for x in batch['inputs']]
+
+    np.random.seed(3)
+    outer = np.random.get_state()[1].copy()
+    first = epoch(0, 1)
+    assert np.array_equal(np.random.get_state()[1], outer)
+    again, workers = epoch(0, 1), epoch(2, 1)
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    assert all(torch.equal(a, b) for a, b in zip(first, workers))
+    other = epoch(0, 2)
+    assert sum(not torch.equal(a, b) for a, b in zip(first, other)) > \
+        len(first) // 2

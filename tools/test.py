@@ -36,8 +36,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '(SSv2 protocol) or 3x3; default: the config\'s test pipeline')
     parser.add_argument(
         '--dump',
-        help='write the predictions (scores and labels of every sample) to '
-        'this .pkl file')
+        help='write the predictions to this .pkl file: one record per test '
+        'video, in list order; an unreadable video\'s record has its own '
+        'label, "bad_video" and no pred_* entry (docs/robustness.md)')
     add_cfg_options(parser, '"test_dataloader.batch_size=4"')
     add_launcher_args(parser, 'dist_test.sh')
     return export_local_rank(parser.parse_args(argv))
@@ -62,6 +63,8 @@ def merge_args(cfg, args: argparse.Namespace):
         if not args.dump.endswith(('.pkl', '.pickle')):
             raise SystemExit(
                 f'--dump must name a .pkl or .pickle file, got {args.dump}')
+        # Last, so that BadVideoAwareMetric has removed the stand-ins'
+        # predictions of unreadable videos before the records are dumped.
         dump = dict(type='DumpResults', out_file_path=args.dump)
         evaluator = cfg.test_evaluator
         if isinstance(evaluator, (list, tuple)):

@@ -6,7 +6,9 @@ import os
 import os.path as osp
 import tempfile
 import uuid
-from typing import Any, Callable, Iterator, List, Optional, Tuple, Union
+from contextlib import nullcontext
+from typing import (Any, Callable, ContextManager, Iterator, List, Optional,
+                    Tuple, Union)
 
 from mmaction.datasets import VideoDataset
 from mmaction.registry import DATASETS
@@ -242,6 +244,14 @@ class RobustVideoDataset(VideoDataset):
         """
         self.sample_key.set(seed, epoch)
 
+    @staticmethod
+    def _attempt(key: Optional[Tuple[int, int]], idx: int,
+                 tries: int) -> ContextManager:
+        """Random state for try ``tries`` at sample ``idx`` (if keyed)."""
+        if key is None:
+            return nullcontext()
+        return seeded_rng(*key, idx, *([tries] if tries else []))
+
     def __getitem__(self, idx: int) -> dict:
         """Sample ``idx`` after the pipeline, replacing unreadable videos.
 
@@ -253,16 +263,11 @@ class RobustVideoDataset(VideoDataset):
             ``data_samples`` has the metainfo ``bad_video`` (the path of the
             unreadable video) and the unreadable video's own label.
         """
-        key = self.sample_key.get()
-        if key is None:
-            return self._get_robustly(idx)
-        with seeded_rng(*key, idx):
-            return self._get_robustly(idx)
-
-    def _get_robustly(self, idx: int) -> dict:
         if not self._fully_initialized:
             self.full_init()
-        data, filename, reason = self._load(idx)
+        key = self.sample_key.get()
+        with self._attempt(key, idx, 0):
+            data, filename, reason = self._load(idx)
         if data is not None:
             return data
         if self.test_mode and not reason:
@@ -273,9 +278,13 @@ class RobustVideoDataset(VideoDataset):
         current = idx
         while tries < self.max_refetch:
             tries += 1
-            current = (current + 1) % len(self) if self.test_mode \
-                else self._rand_another()
-            data, _, _ = self._load(current)
+            # Seeded afresh per try: the stand-in does not depend on what the
+            # failed tries drew (a video already known to be bad draws
+            # nothing), so a resumed run picks the same one.
+            with self._attempt(key, idx, tries):
+                current = (current + 1) % len(self) if self.test_mode \
+                    else self._rand_another()
+                data, _, _ = self._load(current)
             if data is not None:
                 break
         else:
