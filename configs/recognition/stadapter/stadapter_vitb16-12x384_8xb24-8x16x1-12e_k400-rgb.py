@@ -205,5 +205,8 @@ custom_hooks = [
         save_trainable_only=True,
         max_trainable_ratio=0.2),
     # Prints the count and list of unreadable videos at the end of a run.
-    dict(type='BadVideoReportHook')
+    dict(type='BadVideoReportHook'),
+    # A resumed run replays the random numbers of the run it replaces
+    # (seeded samples, random state in checkpoints; docs/robustness.md).
+    dict(type='RandomStateHook')
 ]
