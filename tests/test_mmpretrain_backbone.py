@@ -1,12 +1,16 @@
-"""MMPretrain image models with ST-Adapters, and MMPretrain without torchvision.
-"""
+"""MMPretrain image models with ST-Adapters; MMPretrain without torchvision."""
+import copy
 import importlib.util
 import sys
 
 import pytest
+import torch
 from mmaction.registry import MODELS
 
 from stadapter_mm import compat
+from stadapter_mm.checkpoints import CheckpointError
+from stadapter_mm.models.backbones.mmpretrain_stadapter import (
+    MMPretrainSTAdapter, build_image_model)
 
 
 # ------------------------------------------------ compat fix 7 (torchvision)
@@ -61,3 +65,349 @@ def test_a_broken_torchvision_leaves_nothing_behind(fake_torchvision):
     fake_torchvision(broken=True)
     assert not compat._torchvision_loads()
     assert not [n for n in sys.modules if n.split('.')[0] == 'torchvision']
+
+
+# ----------------------------------------------------------- tiny families
+_TINY = dict(embed_dims=64, num_layers=2, num_heads=4,
+             feedforward_channels=256)
+#: One tiny MMPretrain config per supported family (random weights).
+FAMILIES = {
+    # OpenAI CLIP image tower in MMPretrain's layout.
+    'clip': dict(type='VisionTransformer', arch=_TINY, img_size=32,
+                 patch_size=8, pre_norm=True,
+                 layer_cfgs=dict(act_cfg=dict(type='QuickGELU')),
+                 norm_cfg=dict(type='LN', eps=1e-5)),
+    # MAE fine-tuning style: no final norm, mean patch token + ln2.
+    'mae': dict(type='VisionTransformer', arch=_TINY, img_size=32,
+                patch_size=8, final_norm=False, out_type='avg_featmap'),
+    # DINOv2 style: layer scale.
+    'dinov2': dict(type='VisionTransformer', arch=_TINY, img_size=32,
+                   patch_size=8, layer_scale_init_value=1e-5),
+    # EVA-02: RoPE, SwiGLU with sub-LN.
+    'eva02': dict(type='mmpretrain.ViTEVA02',
+                  arch=dict(_TINY, feedforward_channels=170), img_size=32,
+                  patch_size=8, sub_ln=True, final_norm=False,
+                  out_type='avg_featmap'),
+}
+ADAPTER = dict(positions=('attn', 'mlp'), width=16)
+
+
+def randomize_(module, seed):
+    """Random weights; norms and layer scales around 1 (not trivial)."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, tensor in module.state_dict().items():
+            if tensor.is_floating_point():
+                around_one = 'gamma' in name or (
+                    tensor.dim() == 1 and 'norm' in name or 'ln' in name)
+                tensor.copy_(torch.randn(tensor.shape, generator=gen) * 0.2 +
+                             float(around_one))
+
+
+@pytest.fixture(scope='module')
+def family_ckpts(tmp_path_factory):
+    """Each family's image model, saved as an MMPretrain classifier file."""
+    root = tmp_path_factory.mktemp('mmpretrain')
+    out = {}
+    for seed, (name, cfg) in enumerate(FAMILIES.items()):
+        model = build_image_model(cfg)
+        randomize_(model, seed)
+        path = str(root / f'{name}.pth')
+        torch.save(dict(meta={}, state_dict={
+            'backbone.' + k: v for k, v in model.state_dict().items()}),
+            path)
+        model.eval()  # (MMPretrain's train() returns None)
+        out[name] = (model, path)
+    return out
+
+
+def pretrained(name, path, **kwargs):
+    return dict(FAMILIES[name], init_cfg=dict(
+        type='Pretrained', checkpoint=path, prefix='backbone.'), **kwargs)
+
+
+def build_family(family_ckpts, name, **kwargs):
+    model = MMPretrainSTAdapter(
+        pretrained(name, family_ckpts[name][1]),
+        **dict(dict(adapter=ADAPTER, num_frames=4), **kwargs))
+    model.init_weights()
+    return model.eval()
+
+
+def nonzero_adapters_(model, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for param in param_values(model.adapters()):
+            param.copy_(torch.randn(param.shape, generator=gen) * 0.2)
+
+
+def param_values(modules):
+    return [p for m in modules for p in m.parameters()]
+
+
+def video(n=2, t=4, seed=0):
+    return torch.randn(n, 3, t, 32, 32,
+                       generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize('name', list(FAMILIES))
+def test_identity_at_init_freezing_and_temporal_mixing(family_ckpts, name):
+    own, _ = family_ckpts[name]
+    model = build_family(family_ckpts, name)
+    x = video()
+    with torch.no_grad():
+        feats = model.frame_features(x)
+        frames = x.transpose(1, 2).reshape(8, 3, 32, 32)
+        expected = own(frames)[-1].view(2, 4, -1)
+    assert (feats - expected).abs().max() <= 1e-5
+    assert feats.abs().mean() > 0.1
+    # One frame: the video feature is the image model's output.
+    with torch.no_grad():
+        assert torch.allclose(model(x[:, :, :1]), expected[:, 0], atol=1e-5)
+
+    # Only the adapters (found by type) train; 2 blocks x (attn, mlp).
+    assert len(model.adapters()) == 4
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable == set(model.trainable_names())
+    assert trainable == {f'st_adapters.{n}' for n, _ in
+                         model.st_adapters.named_parameters()}
+    assert set(model.frozen_state_keys()) == {
+        f'image_model.{k}' for k, _ in own.named_parameters()}
+
+    # Non-zero adapters mix frames: reversing time changes the feature.
+    nonzero_adapters_(model)
+    with torch.no_grad():
+        forward, backward = model(x), model(x.flip(2))
+        assert (model.frame_features(x) - expected).abs().max() > 1e-3
+    assert (forward - backward).abs().max() > 1e-3
+
+
+# ------------------------------------- cross-check with ViTCLIPSTAdapter
+#: Our CLIP key layout -> MMPretrain's (the renames MMPretrain's own
+#: ``openai-clip_to_mmpretrain-clip.py`` converter applies), block keys
+#: relative to ``transformer.resblocks.{i}.`` / ``layers.{i}.``.
+CLIP_TO_MMPRETRAIN = {
+    'conv1.weight': 'patch_embed.projection.weight',
+    'class_embedding': 'cls_token',
+    'positional_embedding': 'pos_embed',
+    'ln_pre': 'pre_norm', 'ln_post': 'ln1',
+}
+CLIP_BLOCK_TO_MMPRETRAIN = {
+    'ln_1': 'ln1', 'ln_2': 'ln2', 'attn.in_proj_weight': 'attn.qkv.weight',
+    'attn.in_proj_bias': 'attn.qkv.bias', 'attn.out_proj': 'attn.proj',
+    'mlp.c_fc': 'ffn.layers.0.0', 'mlp.c_proj': 'ffn.layers.1',
+    'adapter_pre_attn': 'attn', 'adapter_pre_mlp': 'mlp',
+}
+
+
+def clip_to_mmpretrain(state_dict):
+    """A ViTCLIPSTAdapter state dict in MMPretrainSTAdapter's layout."""
+    out = {}
+    for key, value in state_dict.items():
+        if key.startswith('transformer.resblocks.'):
+            index, rest = key[len('transformer.resblocks.'):].split('.', 1)
+            old = next(o for o in CLIP_BLOCK_TO_MMPRETRAIN if
+                       rest.startswith(o))
+            new = CLIP_BLOCK_TO_MMPRETRAIN[old] + rest[len(old):]
+            owner = 'st_adapters' if old.startswith('adapter_') else \
+                'image_model.layers'
+            out[f'{owner}.{index}.{new}'] = value
+            continue
+        old = next(o for o in CLIP_TO_MMPRETRAIN if key.startswith(o))
+        if key in ('class_embedding', 'positional_embedding'):
+            value = value.view(1, -1, value.shape[-1])
+        out['image_model.' + CLIP_TO_MMPRETRAIN[old] + key[len(old):]] = value
+    return out
+
+
+def test_clip_b16_matches_vit_clip_stadapter():
+    """MMPretrain's CLIP ViT-B/16 + the same weights = our CLIP backbone."""
+    from stadapter_mm.models import ViTCLIPSTAdapter
+    torch.manual_seed(0)
+    clip = ViTCLIPSTAdapter(arch='ViT-B/16', adapter='24x384').eval()
+    nonzero_adapters_(clip)
+    ours = MMPretrainSTAdapter(
+        dict(type='VisionTransformer', arch='b', img_size=224, patch_size=16,
+             pre_norm=True, layer_cfgs=dict(act_cfg=dict(type='QuickGELU')),
+             norm_cfg=dict(type='LN', eps=1e-5)),
+        adapter='24x384').eval()
+    ours.load_state_dict(clip_to_mmpretrain(clip.state_dict()), strict=True)
+    head = torch.nn.Linear(768, 400)
+    x = torch.randn(1, 3, 2, 224, 224,
+                    generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected, got = head(clip(x)), head(ours(x))
+    assert (got - expected).abs().max() <= 1e-4
+    assert expected.std() > 0.1
+
+
+# ---------------------------------------------------- training machinery
+def test_with_cp_gives_the_same_gradients(family_ckpts):
+    losses, grads = [], []
+    for with_cp in (False, True, [1]):
+        model = build_family(family_ckpts, 'eva02', with_cp=with_cp).train()
+        nonzero_adapters_(model)
+        loss = model(video()).square().sum()
+        loss.backward()
+        losses.append(loss.detach())
+        grads.append(torch.cat([p.grad.flatten() for p in
+                                param_values(model.adapters())]))
+    for loss, grad in zip(losses[1:], grads[1:]):
+        assert torch.allclose(loss, losses[0])
+        assert torch.allclose(grad, grads[0], atol=1e-5)
+    assert grads[0].abs().max() > 0
+    with pytest.raises(ValueError, match='out of range'):
+        build_family(family_ckpts, 'eva02', with_cp=[2])
+
+
+def test_unfreeze_and_frozen_leaves(family_ckpts):
+    model = build_family(family_ckpts, 'dinov2', unfreeze=('ln1',
+                                                           'pos_embed'))
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert {'image_model.ln1.weight', 'image_model.pos_embed'} <= trainable
+    assert 'image_model.layers.0.ln1.weight' not in trainable
+    model.train()
+    assert model.image_model.layers[0].ln1.training is False
+    assert model.adapters()[0].fc1.training is True
+    full = build_family(family_ckpts, 'dinov2', unfreeze='all')
+    assert all(p.requires_grad for p in full.parameters())
+    with pytest.raises(ValueError, match='Cannot unfreeze'):
+        build_family(family_ckpts, 'dinov2', unfreeze=('transformer', ))
+
+
+def _outputs(model):
+    model.eval()
+    with torch.no_grad():
+        return model.cls_head(model.backbone(video(seed=3)))
+
+
+def test_trainable_only_checkpoints_refill_from_the_mmpretrain_file(
+        family_ckpts, tmp_path):
+    from mmaction.apis import init_recognizer
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+    from runner_utils import recognizer_from_backbone, runner_cfg
+    path = family_ckpts['dinov2'][1]
+    backbone = dict(type='MMPretrainSTAdapter', adapter=ADAPTER,
+                    image_model=pretrained('dinov2', path))
+    model_cfg = recognizer_from_backbone(backbone)
+    hooks = [dict(type='FrozenParamHook', save_trainable_only=True)]
+    runner = Runner.from_cfg(Config(runner_cfg(tmp_path, model_cfg, 1,
+                                               hooks)))
+    runner.train()
+    trained = _outputs(runner.model)
+    ckpt = torch.load(tmp_path / 'epoch_1.pth', weights_only=True)
+    backbone_keys = {k for k in ckpt['state_dict'] if
+                     k.startswith('backbone.')}
+    assert backbone_keys == {'backbone.' + n for n in
+                             runner.model.backbone.trainable_names()}
+    assert ckpt['meta']['trainable_only'] is True
+    assert len(ckpt['meta']['clip_fingerprint']) == 16
+
+    # init_recognizer / load_from: the frozen weights come from init_cfg.
+    model = init_recognizer(Config(dict(model=model_cfg)),
+                            str(tmp_path / 'epoch_1.pth'), device='cpu')
+    assert torch.allclose(_outputs(model), trained, atol=1e-6)
+    # Resume continues from the slim checkpoint.
+    resumed = Runner.from_cfg(Config(runner_cfg(
+        tmp_path, model_cfg, 2, hooks, resume=True)))
+    resumed.train()
+    assert resumed.epoch == 2
+    # Without the MMPretrain file the slim checkpoint cannot be completed.
+    bare = build_image_model_backbone('dinov2')
+    with pytest.raises(CheckpointError, match='only the trainable'):
+        bare.load_state_dict({k[len('backbone.'):]: v for k, v in
+                              ckpt['state_dict'].items()
+                              if k.startswith('backbone.')})
+
+
+def build_image_model_backbone(name, path=None, **kwargs):
+    """A tiny backbone whose image model loads ``path`` (or nothing)."""
+    image_model = FAMILIES[name] if path is None else pretrained(name, path)
+    return MMPretrainSTAdapter(image_model, adapter=ADAPTER, **kwargs)
+
+
+# ----------------------------------------------------------------- errors
+@pytest.mark.parametrize('image_model, match', [
+    (dict(type='ResNet', depth=18), "'ResNet' .*no verified per-block "
+     'residual token stream'),
+    (dict(type='DeiT3', arch=dict(_TINY), img_size=32, patch_size=8),
+     "'DeiT3' .*cannot take ST-Adapters"),
+    (dict(FAMILIES['mae'], with_cls_token=False), 'exactly one class token'),
+    (dict(type='NoSuchViT'), 'not an MMPretrain model'),
+])
+def test_unsupported_image_models_fail_at_construction(image_model, match):
+    with pytest.raises(ValueError, match=match):
+        MMPretrainSTAdapter(image_model)
+
+
+def test_checkpoints_that_do_not_fit_fail_clearly(family_ckpts):
+    path = family_ckpts['clip'][1]
+    # Another arch (EVA-02 file into a plain ViT) and a wrong prefix.
+    with pytest.raises(CheckpointError, match='of another shape'):
+        build_image_model_backbone('eva02', path=path).init_weights()
+    wrong_prefix = dict(FAMILIES['clip'], init_cfg=dict(
+        type='Pretrained', checkpoint=path, prefix='model.'))
+    with pytest.raises(CheckpointError, match=r'prefix=.model\.'):
+        MMPretrainSTAdapter(wrong_prefix, adapter=None).init_weights()
+    no_prefix = dict(FAMILIES['clip'], init_cfg=dict(
+        type='Pretrained', checkpoint=path))
+    with pytest.raises(CheckpointError, match='weights missing'):
+        MMPretrainSTAdapter(no_prefix, adapter=None).init_weights()
+    with pytest.raises(ValueError, match='inside image_model'):
+        build_image_model_backbone('clip', init_cfg=dict(
+            type='Pretrained', checkpoint=path))
+    with pytest.raises(ValueError, match='pooling must be one of'):
+        build_image_model_backbone('clip', pooling='featmap')
+
+
+# ------------------------------------------------------ FLOPs, ONNX export
+def tiny_recognizer_config(path, name, family_ckpts, adapter=ADAPTER):
+    """Write a tiny recognizer config on a family's MMPretrain file."""
+    from mmengine.config import Config
+    from runner_utils import recognizer_from_backbone
+    backbone = dict(type='MMPretrainSTAdapter', adapter=adapter, num_frames=4,
+                    image_model=pretrained(name, family_ckpts[name][1]))
+    cfg = Config(dict(model=recognizer_from_backbone(backbone, 5),
+                      default_scope='mmaction'))
+    cfg.dump(str(path))
+    return str(path)
+
+
+def test_flop_tool_counts_the_adapters(family_ckpts, tmp_path):
+    from conftest import load_tool
+    from mmengine.config import Config
+    tool = load_tool('tools/analysis_tools/get_flops.py')
+    cfg = Config.fromfile(tiny_recognizer_config(
+        tmp_path / 'tiny.py', 'mae', family_ckpts))
+    bare = copy.deepcopy(cfg)
+    bare.model.backbone.adapter = None
+    rows = {}
+    for counter in ('torch', 'mmengine'):
+        with_adapters = tool.count(cfg, None, 4, counter=counter)
+        without = tool.count(bare, None, 4, counter=counter)
+        rows[counter] = with_adapters['flops'] - without['flops']
+        assert with_adapters['input'] == '4x32x32'
+    # 2 blocks x 2 positions, 4 frames of 1 + 16 tokens: fc1 + fc2 (+ the
+    # depthwise kernel of 3) multiply-adds per token.
+    per_token = 2 * 64 * 16 + 3 * 16
+    assert rows['torch'] == 4 * 4 * 17 * per_token
+    assert rows['mmengine'] >= rows['torch']
+
+
+def test_onnx_export_matches_pytorch(family_ckpts, tmp_path):
+    pytest.importorskip('onnxruntime')
+    pytest.importorskip('onnxscript')
+    from conftest import load_tool
+    from mmaction.apis import init_recognizer
+    cfg = tiny_recognizer_config(tmp_path / 'tiny.py', 'eva02', family_ckpts)
+    model = init_recognizer(cfg, None, device='cpu')
+    model.backbone.init_weights()
+    nonzero_adapters_(model.backbone)
+    ckpt = str(tmp_path / 'tiny.pth')
+    torch.save(dict(meta={}, state_dict=model.state_dict()), ckpt)
+    tool = load_tool('tools/deployment/export_onnx.py')
+    result = tool.main([cfg, ckpt, '--out', str(tmp_path / 'tiny.onnx'),
+                        '--verify', '--num-frames', '4', '--legacy'])
+    assert result['view_shape'] == (3, 4, 32, 32)
+    assert max(result['diffs'].values()) < 1e-4
