@@ -1,4 +1,4 @@
-"""MMAction2's own data tools on our configs: browse_dataset.py, test.py --dump.
+"""MMAction2's own data tools on our configs: browse_dataset, test --dump.
 
 The scripts are the copies the mmaction2 wheel installs under
 ``mmaction/.mim/tools/``, run as a user would (a subprocess, config file on

@@ -134,6 +134,10 @@ def test_metric_scores_readable_samples_and_counts_the_rest():
         samples.append(sample)
     metric.process({}, samples[:3])
     metric.process({}, samples[3:])
+    # A video that was not scored keeps no prediction for later metrics
+    # (e.g. the DumpResults of --dump); the others keep theirs.
+    assert [('pred_score' in s) for s in samples] == [
+        True, True, False, True, False, True]
     # size=5: the last sample is sampler padding and must be dropped.
     result = metric.evaluate(5)
     assert result['acc/num_scored'] == 3

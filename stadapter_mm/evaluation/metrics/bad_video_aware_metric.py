@@ -29,9 +29,9 @@ class BadVideoAwareMetric(BaseMetric):
     wrapper leaves those samples out of the wrapped metric, removes the
     stand-in's prediction from them (put it before a ``DumpResults``
     metric: the dump then has the record of an unreadable video with its
-    label, ``bad_video`` and no ``pred_*`` entry) and adds two results: ``num_scored`` (videos scored) and
-    ``num_bad_videos`` (videos that could not be read; they are also logged
-    by path). It keeps one result per sample, so mmengine's distributed
+    label, ``bad_video`` and no ``pred_*`` entry) and adds two results:
+    ``num_scored`` (videos scored) and ``num_bad_videos`` (videos that could
+    not be read; they are also logged by path). It keeps one result per sample, so mmengine's distributed
     collection and padding removal work unchanged.
 
     Args:
