@@ -205,3 +205,30 @@ def test_video_io_helpers(tmp_path):
         for _ in range(3):
             sink.write(frame)
     assert sink.count == 3 and osp.getsize(tmp_path / 'x.avi') > 0
+
+
+@pytest.mark.parametrize('kind', [
+    'SampleFrames', 'UniformSample', 'UniformSampleFrames',
+    'DenseSampleFrames', 'FixedStrideSample', 'UniformSegmentSample'
+])
+def test_stream_and_test_views_share_one_sampler_list(kind):
+    """Every registered sampler is found by both pipeline editors."""
+    from mmaction.registry import TRANSFORMS
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    from stadapter_mm.apis.stream import frames_pipeline
+    from stadapter_mm.datasets.views import FRAME_SAMPLERS, set_test_views
+    assert kind in FRAME_SAMPLERS and TRANSFORMS.get(kind) is not None
+    init_default_scope('mmaction')
+    pipeline = [dict(type='DecordInit'), dict(type=kind, clip_len=4),
+                dict(type='DecordDecode'), dict(type='Resize', scale=(-1, 36)),
+                dict(type='CenterCrop', crop_size=32)]
+    _, sampler = frames_pipeline(pipeline)
+    assert sampler == dict(type=kind, clip_len=4)
+    cfg = Config(dict(test_dataloader=dict(dataset=dict(pipeline=pipeline))))
+    set_test_views(cfg, 1, 3)
+    edited = cfg.test_dataloader.dataset.pipeline
+    assert edited[1] == dict(type=kind, clip_len=4, num_clips=1,
+                             test_mode=True)
+    assert edited[-1] == dict(type='ThreeCrop', crop_size=32)

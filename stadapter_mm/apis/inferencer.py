@@ -5,7 +5,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Union
 
 import torch
 
-from .task_bank import TaskBank
+from .task_bank import TaskBank, topk_predictions
 
 
 class MultiTaskInferencer:
@@ -78,14 +78,8 @@ class MultiTaskInferencer:
         if task is None:
             return {name: self(video, name, topk) for name in self.tasks}
         sample = self.bank.infer(video, task)
-        labels = self.bank.labels(task)
-        scores = sample.pred_score.detach().float().cpu()
-        values, indices = scores.topk(min(topk, scores.numel()))
         return dict(
             task=task,
-            predictions=[
-                dict(label=labels[i] if i < len(labels) else str(i),
-                     score=float(v), index=int(i))
-                for v, i in zip(values.tolist(), indices.tolist())
-            ],
-            pred_score=scores.tolist())
+            predictions=topk_predictions(sample, self.bank.labels(task),
+                                         topk),
+            pred_score=sample.pred_score.detach().float().cpu().tolist())

@@ -12,13 +12,15 @@ from mmengine.dataset import Compose, pseudo_collate
 from mmengine.registry import init_default_scope
 from torch import nn
 
+from ..datasets.views import FRAME_SAMPLERS
+
+#: Samplers whose clips span ``clip_len * frame_interval`` frames.
+_STRIDED = ('SampleFrames', 'FixedStrideSample')
+
 #: Pipeline steps that open or decode files; a stream gives decoded frames.
 _DECODE_STEPS = ('DecordInit', 'DecordDecode', 'PyAVInit', 'PyAVDecode',
                  'PyAVDecodeMotionVector', 'OpenCVInit', 'OpenCVDecode',
                  'RawFrameDecode', 'ImageDecode', 'RawFrameInit')
-#: Frame samplers the stream applies to its window.
-_SAMPLERS = ('SampleFrames', 'UniformSample', 'UniformSampleFrames',
-             'DenseSampleFrames')
 
 
 def frames_pipeline(test_pipeline: List[dict]) -> Tuple[Compose, dict]:
@@ -39,14 +41,14 @@ def frames_pipeline(test_pipeline: List[dict]) -> Tuple[Compose, dict]:
         kind = step['type']
         if kind in _DECODE_STEPS:
             continue
-        if kind in _SAMPLERS:
+        if kind in FRAME_SAMPLERS:
             sampler = copy.deepcopy(dict(step))
             continue
         steps.append(copy.deepcopy(step))
     if sampler is None:
         raise ValueError(
             'the test pipeline has no frame sampler '
-            f'({", ".join(_SAMPLERS)}); cannot tell how many frames a clip '
+            f'({", ".join(FRAME_SAMPLERS)}); cannot tell how many frames a clip '
             'takes.')
     return Compose(steps), sampler
 
@@ -67,8 +69,9 @@ class StreamRecognizer:
             ``model.cfg``).
         window (int, optional): Frames the clips are sampled from. Defaults
             to ``clip_len * frame_interval * num_clips`` for
-            ``SampleFrames`` and ``4 * clip_len * num_clips`` for samplers
-            without a frame interval.
+            ``SampleFrames``/``FixedStrideSample`` and
+            ``4 * clip_len * num_clips`` for samplers without a frame
+            interval.
         stride (int): Classify every this many new frames. Defaults to 8.
         average_size (int): Windows averaged per prediction. Defaults to 1.
         num_clips (int, optional): Clips per window. Defaults to 1 (a
@@ -96,7 +99,7 @@ class StreamRecognizer:
         clip_len = int(sampler_cfg.get('clip_len', 1))
         clips = int(sampler_cfg.get('num_clips', 1))
         if window is None:
-            if sampler_cfg['type'] == 'SampleFrames':
+            if sampler_cfg['type'] in _STRIDED:
                 interval = int(sampler_cfg.get('frame_interval', 1))
             else:
                 interval = 4

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import copy
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 from mmaction.apis import inference_recognizer
@@ -239,20 +239,29 @@ class TaskBank:
         return topk_labels(sample, self.labels(task), topk)
 
 
-def topk_labels(sample: ActionDataSample, labels: List[str],
-                topk: int = 5) -> List[tuple]:
-    """Top-k (label, score) pairs from an ``ActionDataSample``.
+def topk_predictions(sample: ActionDataSample, labels: Sequence[str],
+                     topk: int = 5) -> List[dict]:
+    """Top-k predictions from an ``ActionDataSample``, best first.
 
     Args:
-        sample: Output of ``inference_recognizer``.
+        sample: Output of ``inference_recognizer`` (with ``pred_score``).
         labels: Class names (indices if shorter than the scores).
-        topk: How many.
+        topk: How many (at most the number of classes).
 
     Returns:
-        list[tuple[str, float]]: Best first.
+        list[dict]: ``label``, ``score`` (float) and ``index`` (int).
     """
     scores = sample.pred_score.detach().float().cpu()
-    k = min(topk, scores.numel())
-    values, indices = scores.topk(k)
-    return [(labels[i] if i < len(labels) else str(i), float(v))
-            for v, i in zip(values.tolist(), indices.tolist())]
+    values, indices = scores.topk(min(topk, scores.numel()))
+    return [
+        dict(label=labels[i] if i < len(labels) else str(i), score=float(v),
+             index=int(i))
+        for v, i in zip(values.tolist(), indices.tolist())
+    ]
+
+
+def topk_labels(sample: ActionDataSample, labels: Sequence[str],
+                topk: int = 5) -> List[tuple]:
+    """Top-k ``(label, score)`` pairs (see :func:`topk_predictions`)."""
+    return [(p['label'], p['score'])
+            for p in topk_predictions(sample, labels, topk)]

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 from typing import Any, List, MutableMapping, Tuple
 
-#: Frame samplers whose ``num_clips`` sets the temporal views.
-SAMPLERS = ('SampleFrames', 'UniformSample', 'DenseSampleFrames',
-            'FixedStrideSample', 'UniformSegmentSample')
+#: Frame samplers (MMAction2's and ours): each takes ``clip_len``,
+#: ``num_clips`` and ``test_mode``. The one list every pipeline edit uses
+#: (test views here, the sliding window of ``apis.StreamRecognizer``).
+FRAME_SAMPLERS = ('SampleFrames', 'UniformSample', 'UniformSampleFrames',
+                  'DenseSampleFrames', 'FixedStrideSample',
+                  'UniformSegmentSample')
 #: Crops a test pipeline may end with, by number of spatial views.
 CROPS = {1: 'CenterCrop', 3: 'ThreeCrop'}
 
@@ -51,7 +54,9 @@ def _pipelines(dataset_cfg: MutableMapping) -> List[list]:
 
 
 def _set_pipeline_views(pipeline: list, clips: int, crops: int) -> None:
-    samplers = [i for i, t in enumerate(pipeline) if t['type'] in SAMPLERS]
+    samplers = [
+        i for i, t in enumerate(pipeline) if t['type'] in FRAME_SAMPLERS
+    ]
     croppers = [
         i for i, t in enumerate(pipeline)
         if t['type'] in ('CenterCrop', 'ThreeCrop', 'TenCrop',
@@ -60,8 +65,8 @@ def _set_pipeline_views(pipeline: list, clips: int, crops: int) -> None:
     if len(samplers) != 1 or len(croppers) != 1:
         raise ValueError(
             'cannot set test views: the test pipeline needs exactly one frame '
-            f'sampler ({", ".join(SAMPLERS)}) and one CenterCrop/ThreeCrop; '
-            f'it has {[t["type"] for t in pipeline]}.')
+            f'sampler ({", ".join(FRAME_SAMPLERS)}) and one '
+            f'CenterCrop/ThreeCrop; it has {[t["type"] for t in pipeline]}.')
     sampler = pipeline[samplers[0]]
     sampler['num_clips'] = clips
     sampler['test_mode'] = True
