@@ -8,13 +8,20 @@ Example::
 
 Prints the top-5 labels with their scores and, with ``--out-filename``
 (``.mp4``, ``.avi`` or ``.gif``), writes the video with the predictions drawn
-on every frame.
+on every frame. For an EPIC-KITCHENS-100 model (``VerbNounHead``), ``label``
+is the verb class file and ``--noun-label`` the noun class file (official
+``EPIC_100_*_classes.csv`` or one name per line); it prints the top verbs,
+nouns and actions::
+
+    python demo/demo.py configs/stadapter_vitb16_ek100.py ek100.pth \\
+        P01_11.MP4 EPIC_100_verb_classes.csv \\
+        --noun-label EPIC_100_noun_classes.csv --device cpu
 """
 from __future__ import annotations
 
 import argparse
 import os.path as osp
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, Union
 
 from mmengine.config import Config, DictAction
 
@@ -33,7 +40,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('video', help='video file')
-    parser.add_argument('label', help='label map, one class per line')
+    parser.add_argument('label', help='label map, one class per line (the '
+                        'verb classes for an EPIC-KITCHENS model)')
+    parser.add_argument('--noun-label', default=None,
+                        help='noun classes of an EPIC-KITCHENS model')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         default={}, help='override config settings')
     parser.add_argument('--device', default='cuda:0',
@@ -62,7 +72,37 @@ def video_fps(path: str) -> float:
     return float(fps) if fps and fps > 0 else 30.0
 
 
-def main(argv: Optional[List[str]] = None) -> List[Tuple[str, float]]:
+def class_names(path: str) -> List[str]:
+    """Names from an official EPIC-KITCHENS class CSV or a label map."""
+    if path.lower().endswith('.csv'):
+        from stadapter_mm.datasets.epic_kitchens import read_class_names
+        return read_class_names(path)
+    return read_label_map(path)
+
+
+def verb_noun_top(model, result, args) -> Dict[str, list]:
+    """Print and return the top verbs, nouns and actions."""
+    from stadapter_mm.models.heads import describe_prediction
+    if not args.noun_label:
+        raise SystemExit('error: this model predicts verbs and nouns: give '
+                         'the verb classes as LABEL and --noun-label')
+    head = model.cls_head
+    verbs, nouns = class_names(args.label), class_names(args.noun_label)
+    for kind, names, count in (('verb', verbs, head.num_verb_classes),
+                               ('noun', nouns, head.num_noun_classes)):
+        if len(names) != count:
+            raise SystemExit(f'error: {len(names)} {kind} names but the '
+                             f'model classifies {count} {kind}s')
+    top = describe_prediction(result, verbs, nouns, args.topk)
+    for key in ('verbs', 'nouns', 'actions'):
+        print(f'The top-{len(top[key])} {key} with corresponding scores are:')
+        for label, score in top[key]:
+            print(f'{label}: {score:.6f}')
+    return top
+
+
+def main(argv: Optional[List[str]] = None
+         ) -> Union[List[Tuple[str, float]], Dict[str, list]]:
     args = parse_args(argv)
     import torch
     from mmaction.apis import inference_recognizer, init_recognizer
@@ -73,10 +113,17 @@ def main(argv: Optional[List[str]] = None) -> List[Tuple[str, float]]:
     if args.device.startswith('cuda') and not torch.cuda.is_available():
         raise SystemExit(f'error: --device {args.device} but CUDA is not '
                          'available; use --device cpu')
-    labels = read_label_map(args.label)
     cfg = Config.fromfile(args.config)
     cfg.merge_from_dict(args.cfg_options)
     model = init_recognizer(cfg, args.checkpoint, device=args.device)
+    if hasattr(model.cls_head, 'num_verb_classes'):
+        top = verb_noun_top(model, inference_recognizer(model, args.video),
+                            args)
+        lines = [f'{a}: {s:.2f}' for a, s in top['actions']]
+        if args.out_filename:
+            write_labelled(args, lines)
+        return top
+    labels = read_label_map(args.label)
     num_classes = model.cls_head.num_classes
     if len(labels) != num_classes:
         raise SystemExit(
@@ -89,19 +136,22 @@ def main(argv: Optional[List[str]] = None) -> List[Tuple[str, float]]:
         print(f'{label}: {score:.6f}')
 
     if args.out_filename:
-        frames = read_frames(
-            args.video,
-            tuple(args.target_resolution) if args.target_resolution else None)
-        lines = [f'{label}: {score:.2f}'
-                 for label, score in top[:max(1, args.draw_topk)]]
-        drawn = [
-            draw_lines(f, lines, args.font_scale, _COLORS[args.font_color])
-            for f in frames
-        ]
-        write_video(args.out_filename, drawn,
-                    args.fps or video_fps(args.video))
-        print(f'wrote {args.out_filename} ({len(drawn)} frames)')
+        write_labelled(args, [f'{label}: {score:.2f}' for label, score in top])
     return top
+
+
+def write_labelled(args: argparse.Namespace, lines: List[str]) -> None:
+    """Write the video with the first ``--draw-topk`` lines drawn."""
+    frames = read_frames(
+        args.video,
+        tuple(args.target_resolution) if args.target_resolution else None)
+    lines = lines[:max(1, args.draw_topk)]
+    drawn = [
+        draw_lines(f, lines, args.font_scale, _COLORS[args.font_color])
+        for f in frames
+    ]
+    write_video(args.out_filename, drawn, args.fps or video_fps(args.video))
+    print(f'wrote {args.out_filename} ({len(drawn)} frames)')
 
 
 if __name__ == '__main__':

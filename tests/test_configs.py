@@ -33,7 +33,15 @@ NAME_PATTERN = re.compile(
     r'-(?P<epochs>\d+)e_(?P<dataset>[a-z0-9]+)-rgb\.py$')
 ARCH_NAMES = {'vitb16': 'ViT-B/16', 'vitl14': 'ViT-L/14'}
 DATASETS = {'k400': ('kinetics400', 400), 'sthv2': ('sthv2', 174),
-            'sweeps': ('synthetic_sweeps', 4)}
+            'sweeps': ('synthetic_sweeps', 4),
+            'ek100': ('epic-kitchens-100', (97, 300))}
+
+
+def head_classes(head):
+    """``num_classes``, or (verbs, nouns) of a ``VerbNounHead``."""
+    if head.get('type') == 'VerbNounHead':
+        return (head.num_verb_classes, head.num_noun_classes)
+    return head.num_classes
 
 
 def load(name):
@@ -76,15 +84,17 @@ def test_config_builds_and_runs(name):
     model = MODELS.build(tiny_model_cfg(cfg))
     pipeline = cfg.train_dataloader.dataset.pipeline
     clip_len = sampler(pipeline)['clip_len']
-    num_classes = cfg.model.cls_head.num_classes
+    num_classes = head_classes(cfg.model.cls_head)
     inputs = torch.rand(2, 1, 3, clip_len, 32, 32) * 255
-    samples = [ActionDataSample().set_gt_label(i % num_classes)
-               for i in range(2)]
+    samples = [ActionDataSample().set_gt_label(
+        [i % n for n in num_classes] if isinstance(num_classes, tuple) else
+        i % num_classes) for i in range(2)]
     data = model.data_preprocessor(
         dict(inputs=list(inputs), data_samples=samples), training=True)
     losses = model(**data, mode='loss')
-    assert torch.isfinite(losses['loss_cls'])
-    losses['loss_cls'].backward()
+    loss = sum(v for k, v in losses.items() if k.startswith('loss'))
+    assert torch.isfinite(loss)
+    loss.backward()
     adapters = model.backbone.adapters()
     if adapters:
         assert adapters[0].fc2.weight.grad is not None
@@ -155,7 +165,7 @@ def test_name_matches_contents(name):
 
     # Dataset.
     folder, num_classes = DATASETS[m['dataset']]
-    assert cfg.model.cls_head.num_classes == num_classes
+    assert head_classes(cfg.model.cls_head) == num_classes
     assert folder in cfg.train_dataloader.dataset.ann_file
     assert folder in cfg.test_dataloader.dataset.ann_file
 

@@ -1,12 +1,16 @@
 """Datasets, transforms and test-view helpers of stadapter-mm.
 
-Importing this package registers :class:`VideoRandAugment` in MMAction2's
-``TRANSFORMS`` and :class:`RobustVideoDataset` in its ``DATASETS``.
+Importing this package registers :class:`VideoRandAugment` and
+:class:`SegmentFrameRange` in MMAction2's ``TRANSFORMS`` and
+:class:`RobustVideoDataset` and :class:`EpicKitchensDataset` in its
+``DATASETS``.
 """
+from .epic_kitchens import EpicKitchensDataset, SegmentFrameRange
 from .robust_video_dataset import RobustVideoDataset
 from .transforms import VideoRandAugment
 from .views import parse_views, set_test_views
 
 __all__ = [
-    'RobustVideoDataset', 'VideoRandAugment', 'parse_views', 'set_test_views'
+    'EpicKitchensDataset', 'RobustVideoDataset', 'SegmentFrameRange',
+    'VideoRandAugment', 'parse_views', 'set_test_views'
 ]

@@ -31,6 +31,7 @@ from mmengine.fileio import get_text
 
 from .annotation import AnnotationError
 from .robust_video_dataset import RobustVideoDataset
+from .views import FRAME_SAMPLERS
 
 #: Columns every annotation file needs.
 SEGMENT_COLUMNS = ('narration_id', 'video_id', 'start_timestamp',
@@ -40,9 +41,6 @@ LABEL_COLUMNS = ('verb_class', 'noun_class')
 #: Verb and noun classes of EPIC-KITCHENS-100.
 NUM_VERBS, NUM_NOUNS = 97, 300
 _TIMESTAMP = re.compile(r'^(\d+):([0-5]?\d):([0-5]?\d(?:\.\d+)?)$')
-#: Frame samplers the segment must reach before they run.
-_SAMPLERS = ('SampleFrames', 'UniformSample', 'DenseSampleFrames',
-             'UniformSampleFrames')
 
 
 class EpicAnnotationError(AnnotationError):
@@ -382,7 +380,7 @@ def _check_pipeline(pipeline: Sequence[Any], media: str) -> None:
     names = [t.get('type') if isinstance(t, dict) else type(t).__name__
              for t in pipeline]
     names = [n.__name__ if isinstance(n, type) else str(n) for n in names]
-    sampler = next((i for i, n in enumerate(names) if n in _SAMPLERS),
+    sampler = next((i for i, n in enumerate(names) if n in FRAME_SAMPLERS),
                    len(names))
     if media == 'video':
         if 'SegmentFrameRange' not in names[:sampler]:

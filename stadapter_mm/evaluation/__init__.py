@@ -1,8 +1,8 @@
 """Evaluation parts of stadapter-mm.
 
-Importing this package registers :class:`BadVideoAwareMetric` in MMAction2's
-``METRICS``.
+Importing this package registers :class:`BadVideoAwareMetric` and
+:class:`EpicKitchensMetric` in MMAction2's ``METRICS``.
 """
-from .metrics import BadVideoAwareMetric
+from .metrics import BadVideoAwareMetric, EpicKitchensMetric
 
-__all__ = ['BadVideoAwareMetric']
+__all__ = ['BadVideoAwareMetric', 'EpicKitchensMetric']

@@ -1,4 +1,5 @@
 """Evaluation metrics."""
 from .bad_video_aware_metric import BadVideoAwareMetric
+from .epic_kitchens_metric import EpicKitchensMetric
 
-__all__ = ['BadVideoAwareMetric']
+__all__ = ['BadVideoAwareMetric', 'EpicKitchensMetric']

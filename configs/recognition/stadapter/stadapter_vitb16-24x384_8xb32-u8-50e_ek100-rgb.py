@@ -18,13 +18,14 @@
 # - Two linear heads (97 verbs, 300 nouns) on the pooled feature, loss
 #   CE(verb) + CE(noun); action = (verb, noun), scored by the product of the
 #   two probabilities.
-# - 50 epochs (2 warm-up, cosine), AdamW 1e-3 per 256 clips as for SSv2;
+# - 50 epochs (2 warm-up, cosine), 8 GPUs x 32 clips, AdamW 1e-3 per 256
+#   clips: the SSv2 recipe;
 #   test 2 clips x 3 crops, the EK100 protocol of CAST (Lee et al., NeurIPS
 #   2023, CLIP ViT-B/16 with adapters; github.com/KHU-VLL/CAST
 #   scripts/ek100/ek100.sh: 50 epochs, 2 test segments x 3 crops).
 # Media: whole videos (<data_root>/P01/videos/P01_01.MP4). For extracted
 # frames (P01/rgb_frames/P01_01/frame_0000000001.jpg) see docs/training.md.
-_base_ = ['./stadapter_vitb16-24x384_8xb8-u8-50e_sthv2-rgb.py']
+_base_ = ['./stadapter_vitb16-24x384_8xb32-u8-50e_sthv2-rgb.py']
 
 # ----------------------------------------------------------------- paths
 data_root = 'data/epic-kitchens-100'
