@@ -8,11 +8,12 @@ from .arch import CLIP_ARCHS, resolve_arch
 from .backbones import MMPretrainSTAdapter, ViTCLIPSTAdapter
 from .heads import VerbNounHead
 from .layers import STConvAdapter, resolve_adapter_cfg
-from .utils import freeze_all_but, param_names_of_type, trainable_param_names
+from .utils import (AdapterBackboneMixin, freeze_all_but, param_names_of_type,
+                    trainable_param_names)
 
 __all__ = [
-    'CLIP_ARCHS', 'CheckpointError', 'MMPretrainSTAdapter', 'STConvAdapter',
-    'VerbNounHead',
-    'ViTCLIPSTAdapter', 'freeze_all_but', 'param_names_of_type',
-    'resolve_adapter_cfg', 'resolve_arch', 'trainable_param_names'
+    'AdapterBackboneMixin', 'CLIP_ARCHS', 'CheckpointError',
+    'MMPretrainSTAdapter', 'STConvAdapter', 'VerbNounHead', 'ViTCLIPSTAdapter',
+    'freeze_all_but', 'param_names_of_type', 'resolve_adapter_cfg',
+    'resolve_arch', 'trainable_param_names'
 ]

@@ -9,6 +9,8 @@ from typing import List, Sequence, Tuple, Type, Union
 
 from torch import nn
 
+from .layers.st_adapter import STConvAdapter
+
 ModuleTypes = Union[Type[nn.Module], Tuple[Type[nn.Module], ...]]
 
 
@@ -93,3 +95,34 @@ def eval_frozen_leaves(module: nn.Module) -> None:
             continue
         if not any(p.requires_grad for p in sub.parameters(recurse=False)):
             sub.eval()
+
+
+class AdapterBackboneMixin:
+    """What every ST-Adapter backbone answers the same way.
+
+    A backbone (an ``nn.Module``) mixing this in defines
+    ``trainable_names()``; it gets :meth:`adapters`,
+    :meth:`frozen_state_keys` (used by ``FrozenParamHook``, task files and
+    the checkpoint helpers of :mod:`stadapter_mm.checkpoints.adapter_state`)
+    and a ``train(mode)`` that keeps frozen leaves in eval mode.
+    """
+
+    def trainable_names(self) -> List[str]:
+        """Names of the parameters that train by design."""
+        raise NotImplementedError
+
+    def adapters(self) -> List[STConvAdapter]:
+        """All ST-Adapters of the backbone, in block order."""
+        return [m for m in self.modules() if isinstance(m, STConvAdapter)]
+
+    def frozen_state_keys(self) -> List[str]:
+        """State-dict keys of the parameters that are frozen by design."""
+        trainable = set(self.trainable_names())
+        return [n for n, _ in self.named_parameters() if n not in trainable]
+
+    def train(self, mode: bool = True):
+        """Set train mode; parameter-free and frozen leaves stay in eval."""
+        super().train(mode)
+        if mode:
+            eval_frozen_leaves(self)
+        return self

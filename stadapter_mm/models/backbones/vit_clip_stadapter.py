@@ -23,12 +23,12 @@ from ..layers.clip_transformer import (LayerNorm, ResidualAttentionBlock,
 from ..layers.st_adapter import (ADAPTER_PRESETS, STConvAdapter,
                                  check_num_frames, resolve_adapter_cfg)
 from ..layers.token_map import PatchTokenMap
-from ..utils import (eval_frozen_leaves, freeze_all_but, param_names_of_type,
-                     trainable_param_names)
+from ..utils import (AdapterBackboneMixin, freeze_all_but,
+                     param_names_of_type, trainable_param_names)
 
 
 @MODELS.register_module()
-class ViTCLIPSTAdapter(BaseModule):
+class ViTCLIPSTAdapter(AdapterBackboneMixin, BaseModule):
     """CLIP ViT image tower turned video backbone by ST-Adapters.
 
     Every frame goes through the frozen CLIP image tower; ST-Adapters
@@ -174,10 +174,6 @@ class ViTCLIPSTAdapter(BaseModule):
         }
 
     # ------------------------------------------------------------- freezing
-    def adapters(self) -> List[STConvAdapter]:
-        """All ST-Adapters of the backbone, in block order."""
-        return [m for m in self.modules() if isinstance(m, STConvAdapter)]
-
     def trainable_names(self) -> List[str]:
         """Names of the parameters that train by design.
 
@@ -185,18 +181,6 @@ class ViTCLIPSTAdapter(BaseModule):
         parts come from ``unfreeze``.
         """
         return trainable_param_names(self, STConvAdapter, self.unfreeze)
-
-    def frozen_state_keys(self) -> List[str]:
-        """State-dict keys of the parameters that are frozen by design."""
-        trainable = set(self.trainable_names())
-        return [n for n, _ in self.named_parameters() if n not in trainable]
-
-    def train(self, mode: bool = True) -> 'ViTCLIPSTAdapter':
-        """Set train mode; parameter-free and frozen leaves stay in eval."""
-        super().train(mode)
-        if mode:
-            eval_frozen_leaves(self)
-        return self
 
     # ---------------------------------------------------------------- weights
     def init_weights(self) -> None:
