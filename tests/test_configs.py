@@ -9,6 +9,7 @@ from mmaction.registry import MODELS, TRANSFORMS
 from mmaction.structures import ActionDataSample
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
+from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 
 from stadapter_mm.models import ViTCLIPSTAdapter, resolve_adapter_cfg
 
@@ -32,6 +33,11 @@ NAME_PATTERN = re.compile(
     r'-(?:(?P<clip>\d+)x(?P<interval>\d+)x(?P<clips>\d+)|u(?P<uniform>\d+))'
     r'-(?P<epochs>\d+)e_(?P<dataset>[a-z0-9]+)-rgb\.py$')
 ARCH_NAMES = {'vitb16': 'ViT-B/16', 'vitl14': 'ViT-L/14'}
+#: MMPretrain image models named in config names (MMPretrainSTAdapter).
+MMPRETRAIN_ARCH_NAMES = {
+    'vitb14dinov2': dict(type='VisionTransformer', arch='base', patch_size=14,
+                         layer_scale_init_value=1e-5),
+}
 DATASETS = {'k400': ('kinetics400', 400), 'sthv2': ('sthv2', 174),
             'sweeps': ('synthetic_sweeps', 4),
             'ek100': ('epic-kitchens-100', (97, 300))}
@@ -60,7 +66,15 @@ def tiny_model_cfg(cfg):
     """The config's model on the 2-layer test ViT, without CLIP weights."""
     model = cfg.model.copy()
     backbone = dict(model.backbone)
-    backbone.update(arch=dict(TINY_ARCH), init_cfg=None, with_cp=False)
+    backbone.update(init_cfg=None, with_cp=False)
+    if backbone['type'] == 'MMPretrainSTAdapter':
+        # The same MMPretrain model type and options at the test size.
+        backbone['image_model'] = dict(
+            backbone['image_model'], img_size=32, patch_size=8,
+            init_cfg=None, arch=dict(embed_dims=64, num_layers=2,
+                                     num_heads=4, feedforward_channels=256))
+    else:
+        backbone['arch'] = dict(TINY_ARCH)
     adapter = backbone.get('adapter')
     if isinstance(adapter, str):
         adapter = dict(preset=adapter)
@@ -113,7 +127,15 @@ def test_name_matches_contents(name):
     backbone = cfg.model.backbone
 
     # Architecture.
-    if m['arch'] in ARCH_NAMES:
+    if m['arch'] in MMPRETRAIN_ARCH_NAMES:
+        image_model = backbone.image_model
+        expected = MMPRETRAIN_ARCH_NAMES[m['arch']]
+        assert {k: image_model.get(k) for k in expected} == expected
+        zoo = MMPRETRAIN_MODELS.get(image_model.type).arch_zoo[
+            image_model.arch]
+        settings = dict(width=zoo['embed_dims'], layers=zoo['num_layers'],
+                        patch_size=image_model.patch_size)
+    elif m['arch'] in ARCH_NAMES:
         assert backbone.arch == ARCH_NAMES[m['arch']]
         settings = ViTCLIPSTAdapter.arch_zoo[backbone.arch]
     else:

@@ -411,3 +411,28 @@ def test_onnx_export_matches_pytorch(family_ckpts, tmp_path):
                         '--verify', '--num-frames', '4', '--legacy'])
     assert result['view_shape'] == (3, 4, 32, 32)
     assert max(result['diffs'].values()) < 1e-4
+
+
+def test_dinov2_recipes_at_full_size():
+    """The DINOv2 configs: the CLIP recipes but the image model (meta)."""
+    import os.path as osp
+
+    from conftest import ROOT, load_tool
+    from mmengine.config import Config
+    tool = load_tool('tools/analysis_tools/get_flops.py')
+    configs = osp.join(ROOT, 'configs', 'recognition')
+    k400 = Config.fromfile(osp.join(
+        configs, 'stadapter_mmpretrain',
+        'stadapter_vitb14dinov2-12x384_8xb24-8x16x1-12e_k400-rgb.py'))
+    clip = Config.fromfile(osp.join(
+        configs, 'stadapter',
+        'stadapter_vitb16-12x384_8xb24-8x16x1-12e_k400-rgb.py'))
+    ours, theirs = (tool.count(c, None, 8, counter='torch')
+                    for c in (k400, clip))
+    # Same trainable adapters and head; 257 tokens per frame instead of 197.
+    assert ours['trainable'] == theirs['trainable']
+    assert ours['input'] == '8x224x224'
+    assert 1.3 < ours['flops'] / theirs['flops'] < 1.4
+    for key in ('train_pipeline', 'test_pipeline', 'optim_wrapper',
+                'param_scheduler', 'custom_hooks'):
+        assert k400[key] == clip[key]
