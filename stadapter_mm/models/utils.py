@@ -97,6 +97,31 @@ def eval_frozen_leaves(module: nn.Module) -> None:
             sub.eval()
 
 
+def resolve_with_cp(with_cp: Union[bool, Sequence[int]],
+                    layers: int) -> Union[bool, Tuple[int, ...]]:
+    """Check a backbone's ``with_cp`` option (gradient checkpointing).
+
+    Args:
+        with_cp (bool | Sequence[int]): True for every block, or the
+            indices of the blocks to checkpoint.
+        layers (int): Number of blocks.
+
+    Returns:
+        bool | tuple[int, ...]: The flag, or the sorted unique indices.
+
+    Raises:
+        ValueError: For an index outside ``0..layers - 1``.
+    """
+    if isinstance(with_cp, bool):
+        return with_cp
+    indices = tuple(sorted({int(i) for i in with_cp}))
+    if any(not 0 <= i < layers for i in indices):
+        raise ValueError(
+            f'with_cp block indices {list(indices)} are out of range for a '
+            f'{layers}-block model (valid: 0..{layers - 1}).')
+    return indices
+
+
 class AdapterBackboneMixin:
     """What every ST-Adapter backbone answers the same way.
 

@@ -17,8 +17,8 @@ from ...checkpoints.clip_formats import CheckpointError
 from ...compat import import_mmpretrain_models
 from ..layers.st_adapter import (STConvAdapter, check_num_frames,
                                  resolve_adapter_cfg)
-from ..utils import eval_frozen_leaves, freeze_all_but, trainable_param_names
-from .vit_clip_stadapter import ViTCLIPSTAdapter
+from ..utils import (AdapterBackboneMixin, freeze_all_but, resolve_with_cp,
+                     trainable_param_names)
 
 #: Output types of MMPretrain's ViTs that give one vector per frame.
 POOLINGS = ('cls_token', 'avg_featmap')
@@ -127,7 +127,7 @@ def build_image_model(cfg: dict) -> nn.Module:
 
 
 @MODELS.register_module()
-class MMPretrainSTAdapter(BaseModule):
+class MMPretrainSTAdapter(AdapterBackboneMixin, BaseModule):
     """An MMPretrain vision transformer turned video backbone by ST-Adapters.
 
     The image model is MMPretrain's own module, built from its config through
@@ -226,8 +226,7 @@ class MMPretrainSTAdapter(BaseModule):
         check_num_frames(num_frames, self.adapter_cfg)
         self.num_frames = num_frames
         # The same with_cp option and checks as the CLIP backbone.
-        self.with_cp = ViTCLIPSTAdapter._resolve_with_cp(
-            with_cp, self.num_layers)
+        self.with_cp = resolve_with_cp(with_cp, self.num_layers)
         self._shape = _ClipShape()
         self.st_adapters = nn.ModuleDict()
         self._insert_adapters()
@@ -308,10 +307,6 @@ class MMPretrainSTAdapter(BaseModule):
                 f'({sorted(parts)}) or "all".')
         return unfreeze
 
-    def adapters(self) -> List[STConvAdapter]:
-        """All ST-Adapters of the backbone, in block order."""
-        return [m for m in self.modules() if isinstance(m, STConvAdapter)]
-
     def trainable_names(self) -> List[str]:
         """Names of the parameters that train by design.
 
@@ -323,23 +318,11 @@ class MMPretrainSTAdapter(BaseModule):
             self.image_model, (), self.unfreeze))
         return [n for n, _ in self.named_parameters() if n in names]
 
-    def frozen_state_keys(self) -> List[str]:
-        """State-dict keys of the parameters that are frozen by design."""
-        trainable = set(self.trainable_names())
-        return [n for n, _ in self.named_parameters() if n not in trainable]
-
     @property
     def fingerprint_keys(self) -> Tuple[str, ...]:
         """Frozen tensors that identify the image model's weights."""
         frozen = self.frozen_state_keys()
         return tuple(frozen[i] for i in sorted({0, len(frozen) // 2, -1}))
-
-    def train(self, mode: bool = True) -> 'MMPretrainSTAdapter':
-        """Set train mode; parameter-free and frozen leaves stay in eval."""
-        super().train(mode)
-        if mode:
-            eval_frozen_leaves(self)
-        return self
 
     # ---------------------------------------------------------------- weights
     def init_weights(self) -> None:

@@ -24,7 +24,8 @@ from ..layers.st_adapter import (ADAPTER_PRESETS, STConvAdapter,
                                  check_num_frames, resolve_adapter_cfg)
 from ..layers.token_map import PatchTokenMap
 from ..utils import (AdapterBackboneMixin, freeze_all_but,
-                     param_names_of_type, trainable_param_names)
+                     param_names_of_type, resolve_with_cp,
+                     trainable_param_names)
 
 
 @MODELS.register_module()
@@ -104,7 +105,7 @@ class ViTCLIPSTAdapter(AdapterBackboneMixin, BaseModule):
         self.num_layers = layers
         self.input_resolution = s['input_resolution']
         self.grid = (self.input_resolution // patch, ) * 2
-        self.with_cp = self._resolve_with_cp(with_cp, layers)
+        self.with_cp = resolve_with_cp(with_cp, layers)
         self.frozen_fp16 = frozen_fp16
         self.trust_torchscript = trust_torchscript
         self.adapter_cfg = resolve_adapter_cfg(adapter, width, layers,
@@ -135,18 +136,6 @@ class ViTCLIPSTAdapter(AdapterBackboneMixin, BaseModule):
         freeze_all_but(self, STConvAdapter, self.unfreeze, frozen_fp16)
 
     # ------------------------------------------------------------------ setup
-    @staticmethod
-    def _resolve_with_cp(with_cp: Union[bool, Sequence[int]],
-                         layers: int) -> Union[bool, Tuple[int, ...]]:
-        if isinstance(with_cp, bool):
-            return with_cp
-        indices = tuple(sorted({int(i) for i in with_cp}))
-        if any(not 0 <= i < layers for i in indices):
-            raise ValueError(
-                f'with_cp block indices {list(indices)} are out of range '
-                f'for a {layers}-block model (valid: 0..{layers - 1}).')
-        return indices
-
     def _resolve_unfreeze(self, unfreeze: Union[str,
                                                 Sequence[str]]) -> Tuple:
         if isinstance(unfreeze, str):
