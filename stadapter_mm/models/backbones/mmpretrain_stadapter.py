@@ -225,7 +225,6 @@ class MMPretrainSTAdapter(AdapterBackboneMixin, BaseModule):
                                                self.num_layers)
         check_num_frames(num_frames, self.adapter_cfg)
         self.num_frames = num_frames
-        # The same with_cp option and checks as the CLIP backbone.
         self.with_cp = resolve_with_cp(with_cp, self.num_layers)
         self._shape = _ClipShape()
         self.st_adapters = nn.ModuleDict()
