@@ -57,7 +57,7 @@ GPU_SECTIONS = ('sweep', 'train', 'inference', 'data')
 #: Recipe whose ``model`` is the reference and whose ``train_pipeline`` is
 #: timed (relative to the repository root).
 DEFAULT_CONFIG = ('configs/recognition/stadapter/'
-                  'stadapter_vitb16-12x384_8xb8-8x16x1-12e_k400-rgb.py')
+                  'stadapter_vitb16-12x384_8xb24-8x16x1-12e_k400-rgb.py')
 #: Sweep contenders: name -> overrides of the reference model config.
 SWEEP_VARIANTS = {
     'st_adapter': {},
@@ -167,10 +167,11 @@ def synchronize(device: str) -> None:
 
 
 def interleaved_times(fns: Dict[str, Callable[[], Any]], rounds: int,
-                      device: str = 'cpu',
-                      warmup: int = 1) -> Dict[str, List[float]]:
+                      device: str = 'cpu', warmup: int = 1,
+                      progress: bool = False) -> Dict[str, List[float]]:
     """Seconds per run of each contender over interleaved rounds: every
-    round runs each once, the order rotating from round to round."""
+    round runs each once, the order rotating from round to round (with
+    ``progress``, an mmengine progress bar counts the rounds)."""
     if rounds < 1:
         raise ValueError(f'rounds must be >= 1, got {rounds}')
     from mmengine.utils import ProgressBar
@@ -179,7 +180,7 @@ def interleaved_times(fns: Dict[str, Callable[[], Any]], rounds: int,
         for name in names:
             fns[name]()
     times: Dict[str, List[float]] = {name: [] for name in names}
-    bar = ProgressBar(rounds) if rounds * len(names) > 20 else None
+    bar = ProgressBar(rounds) if progress else None
     for r in range(rounds):
         for name in names[r % len(names):] + names[:r % len(names)]:
             synchronize(device)
@@ -189,6 +190,8 @@ def interleaved_times(fns: Dict[str, Callable[[], Any]], rounds: int,
             times[name].append(time.perf_counter() - start)
         if bar:
             bar.update()
+    if bar:
+        print(flush=True)  # the bar ends without a newline
     return times
 
 
@@ -302,15 +305,11 @@ def _sdpa_macs(q: Sequence[int], k: Sequence[int], v: Sequence[int]) -> int:
 
 def forward_macs(model: nn.Module, x: Tensor) -> Dict[str, int]:
     """Multiply-adds of one forward per module name (``''``: the whole
-    model), by mmengine's ``FlopAnalyzer`` taught the fused attention."""
+    model), by mmengine's ``FlopAnalyzer`` (which ``stadapter_mm.compat``
+    teaches the fused attention)."""
     from mmengine.analysis import FlopAnalyzer
-    from mmengine.analysis.jit_handles import get_shape
     with torch.no_grad():
         analyzer = FlopAnalyzer(model.eval(), (x, ))
-        analyzer.set_op_handle(
-            'aten::scaled_dot_product_attention',
-            lambda inputs, outputs: _sdpa_macs(
-                *(get_shape(t) for t in inputs[:3])))
         analyzer.unsupported_ops_warnings(False)
         analyzer.uncalled_modules_warnings(False)
         return {k: int(v) for k, v in analyzer.by_module().items()}
@@ -382,7 +381,8 @@ def measure_training(cfgs: Dict[str, dict], data: dict, args,
         runs[name] = (model, wrapper)
     times = interleaved_times(
         {k: (lambda m=m, w=w: m.train_step(data, w))
-         for k, (m, w) in runs.items()}, args.repeats, args.device, warmup=0)
+         for k, (m, w) in runs.items()}, args.repeats, args.device, warmup=0,
+        progress=True)
     for name, ts in times.items():
         step = statistics.median(ts)
         variants[name].update(step_s=step, best_step_s=min(ts),
@@ -454,8 +454,8 @@ class Benchmark:
                         generator=torch.Generator().manual_seed(0))
         models = dict(adapted=adapted, bare=bare)
         block = {k: m.transformer.resblocks[-1] for k, m in models.items()}
-        names = {k: next(n for n, b in m.named_modules() if b is block[k])
-                 for k, m in models.items()}
+        name = next(n for n, b in adapted.named_modules()
+                    if b is block['adapted'])  # the same in both
         macs = {k: forward_macs(m, x) for k, m in models.items()}
         inputs = []  # the last block's inputs in the adapted model
         hook = block['adapted'].register_forward_pre_hook(
@@ -469,22 +469,22 @@ class Benchmark:
         block_fns = {k: _no_grad(b, *inputs[0], **amp)
                      for k, b in block.items()}
         times = interleaved_times(fns, self.args.inference_repeats,
-                                  self.args.device)
+                                  self.args.device, progress=True)
         block_times = interleaved_times(block_fns, self.args.block_repeats,
-                                        self.args.device, warmup=2)
+                                        self.args.device, warmup=2,
+                                        progress=True)
         res = dict(time_ratio=ratio_summary(times['adapted'], times['bare']),
                    flops_ratio=macs['adapted'][''] / macs['bare'][''])
         res['one_block'] = dict(
             time_ratio=ratio_summary(block_times['adapted'],
                                      block_times['bare']),
-            flops_ratio=macs['adapted'][names['adapted']] /
-            macs['bare'][names['bare']])
+            flops_ratio=macs['adapted'][name] / macs['bare'][name])
         for k in models:
             res[f'{k}_s'] = statistics.median(times[k])
             res[f'{k}_gmacs'] = macs[k][''] / 1e9
             res['one_block'][f'{k}_ms'] = 1e3 * statistics.median(
                 block_times[k])
-            res['one_block'][f'{k}_gmacs'] = macs[k][names[k]] / 1e9
+            res['one_block'][f'{k}_gmacs'] = macs[k][name] / 1e9
         return res
 
     def _st_adapter(self) -> Tuple[nn.Module, Any]:
@@ -611,7 +611,7 @@ def pipeline_throughput(config: str, frames: int, video: str,
     from mmengine.dataset import Compose
     pipeline_cfg = copy.deepcopy(Config.fromfile(config).train_pipeline)
     for step in pipeline_cfg:
-        if step['type'] == 'SampleFrames':
+        if 'clip_len' in step:  # the frame sampler
             step['clip_len'] = frames
     pipeline = Compose(pipeline_cfg)
     info = dict(filename=video, label=0, start_index=0, modality='RGB')
