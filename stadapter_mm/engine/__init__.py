@@ -2,12 +2,16 @@
 
 Importing this package registers :class:`AtomicCheckpointHook`,
 :class:`BadVideoReportHook` and :class:`FrozenParamHook` in MMAction2's
-``HOOKS`` and ``CudaAmpOptimWrapper`` in its ``OPTIM_WRAPPERS``.
+``HOOKS``, ``CudaAmpOptimWrapper`` in ``OPTIM_WRAPPERS``, the CUDA-autocast
+evaluation loops in ``LOOPS`` and ``WarmupCosineLR`` in ``PARAM_SCHEDULERS``.
 """
 from .hooks import AtomicCheckpointHook, BadVideoReportHook, FrozenParamHook
 from .optimizers import CudaAmpOptimWrapper
+from .runner import CudaAutocastTestLoop, CudaAutocastValLoop
+from .schedulers import WarmupCosineLR
 
 __all__ = [
     'AtomicCheckpointHook', 'BadVideoReportHook', 'CudaAmpOptimWrapper',
-    'FrozenParamHook'
+    'CudaAutocastTestLoop', 'CudaAutocastValLoop', 'FrozenParamHook',
+    'WarmupCosineLR'
 ]

@@ -19,9 +19,10 @@ Counters (both maintained libraries, nothing hand-written but one formula):
 
 - ``mmengine`` (default): ``mmengine.analysis.FlopAnalyzer``, the counter of
   MMAction2's own ``get_flops.py``; traces a real forward pass (about 10 s for
-  B/16 x 8 frames on a CPU, minutes for L/14 x 32). It has no rule for
-  ``aten::scaled_dot_product_attention``, so one is registered: ``q @ k^T``
-  and ``attn @ v``, i.e. ``B*H*L*S*(E + Ev)`` multiply-adds.
+  B/16 x 8 frames on a CPU, minutes for L/14 x 32). mmengine 0.10.7 has no
+  rule for ``aten::scaled_dot_product_attention``; ``import stadapter_mm``
+  adds one (``compat.fix_flop_analyzer_sdpa``): ``q @ k^T`` and ``attn @ v``,
+  i.e. ``B*H*L*S*(E + Ev)`` multiply-adds.
 - ``torch``: ``torch.utils.flop_counter.FlopCounterMode`` on the ``meta``
   device (no memory, no arithmetic, instant at any size); counts matrix
   products, convolutions and attention but not normalisation layers (about
@@ -33,7 +34,6 @@ import argparse
 import contextlib
 import copy
 import json
-import math
 from typing import Any, Dict, List, Optional, Sequence
 
 import torch
@@ -62,23 +62,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--json', default=None, help='also write rows here')
     add_cfg_options(parser)
     return parser.parse_args(argv)
-
-
-def sdpa_flop_handle(inputs: List[Any], outputs: List[Any]) -> int:
-    """Multiply-adds of ``aten::scaled_dot_product_attention`` for mmengine.
-
-    Args:
-        inputs: JIT values ``q (..., L, E)``, ``k (..., S, E)``,
-            ``v (..., S, Ev)``, then options.
-        outputs: Unused.
-
-    Returns:
-        int: ``prod(batch dims) * L * S * (E + Ev)``.
-    """
-    from mmengine.analysis.jit_handles import get_shape
-    q_shape, k_shape, v_shape = (get_shape(v) for v in inputs[:3])
-    return int(math.prod(q_shape[:-1]) * k_shape[-2] *
-               (q_shape[-1] + v_shape[-1]))
 
 
 class ViewForward(nn.Module):
@@ -163,8 +146,6 @@ def count(cfg: Config,
         else:
             from mmengine.analysis import FlopAnalyzer
             analyzer = FlopAnalyzer(view, (video, ))
-            analyzer.set_op_handle('aten::scaled_dot_product_attention',
-                                   sdpa_flop_handle)
             analyzer.unsupported_ops_warnings(False)
             analyzer.uncalled_modules_warnings(False)
             flops = analyzer.total()

@@ -12,9 +12,9 @@ from mmaction.registry import HOOKS
 from mmengine.dist import is_main_process
 from mmengine.fileio import LocalBackend, get_file_backend
 from mmengine.hooks import CheckpointHook
-from mmengine.model import is_model_wrapper
 from mmengine.runner import BaseLoop, EpochBasedTrainLoop, IterBasedTrainLoop
 
+from ...checkpoints.adapter_state import unwrap_model
 from ...checkpoints.clip_formats import CheckpointError
 from ...checkpoints.io import atomic_write_text, stale_temp_files
 
@@ -219,9 +219,7 @@ class AtomicCheckpointHook(CheckpointHook):
         """
         if not self.check_shapes:
             return
-        model = runner.model.module if is_model_wrapper(
-            runner.model) else runner.model
-        own = model.state_dict()
+        own = unwrap_model(runner.model).state_dict()
         state = checkpoint.get('state_dict', checkpoint)
         tensors = {
             re.sub(r'^module\.', '', k): v

@@ -12,30 +12,27 @@ from mmengine.registry import LOOPS
 from mmengine.runner import TestLoop, ValLoop
 
 
-def _cuda_fp16(kwargs: dict) -> dict:
-    kwargs.setdefault('fp16', torch.cuda.is_available())
-    return kwargs
+class _CudaAutocastMixin:
+    """Sets ``fp16`` to "CUDA is available" unless the config gives it."""
+
+    def __init__(self, runner, dataloader, evaluator, **kwargs) -> None:
+        kwargs.setdefault('fp16', torch.cuda.is_available())
+        super().__init__(runner, dataloader, evaluator, **kwargs)
 
 
 @LOOPS.register_module()
-class CudaAutocastValLoop(ValLoop):
-    """``ValLoop`` with ``fp16`` = CUDA is available (unless given).
+class CudaAutocastValLoop(_CudaAutocastMixin, ValLoop):
+    """``ValLoop`` under fp16 autocast on CUDA, fp32 elsewhere.
 
     Example:
         >>> val_cfg = dict(type='CudaAutocastValLoop')
     """
 
-    def __init__(self, runner, dataloader, evaluator, **kwargs) -> None:
-        super().__init__(runner, dataloader, evaluator, **_cuda_fp16(kwargs))
-
 
 @LOOPS.register_module()
-class CudaAutocastTestLoop(TestLoop):
-    """``TestLoop`` with ``fp16`` = CUDA is available (unless given).
+class CudaAutocastTestLoop(_CudaAutocastMixin, TestLoop):
+    """``TestLoop`` under fp16 autocast on CUDA, fp32 elsewhere.
 
     Example:
         >>> test_cfg = dict(type='CudaAutocastTestLoop')
     """
-
-    def __init__(self, runner, dataloader, evaluator, **kwargs) -> None:
-        super().__init__(runner, dataloader, evaluator, **_cuda_fp16(kwargs))
