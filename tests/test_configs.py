@@ -139,11 +139,17 @@ def test_name_matches_contents(name):
         assert backbone.arch == ARCH_NAMES[m['arch']]
         settings = ViTCLIPSTAdapter.arch_zoo[backbone.arch]
     else:
-        arch = re.fullmatch(r'vitw(\d+)l(\d+)p(\d+)', m['arch'])
+        # Custom size; the suffix 'mmpretrain' names MMPretrain's ViT.
+        arch = re.fullmatch(r'vitw(\d+)l(\d+)p(\d+)(mmpretrain)?', m['arch'])
         assert arch, m['arch']
-        settings = backbone.arch
+        settings = backbone.get('arch')
+        if arch.group(4):
+            image_model = backbone.image_model
+            settings = dict(width=image_model.arch.embed_dims,
+                            layers=image_model.arch.num_layers,
+                            patch_size=image_model.patch_size)
         assert (settings['width'], settings['layers'],
-                settings['patch_size']) == tuple(map(int, arch.groups()))
+                settings['patch_size']) == tuple(map(int, arch.groups()[:3]))
     assert cfg.model.cls_head.in_channels == settings['width']
 
     # Adapters: count x bottleneck width (none for a linear probe).

@@ -42,6 +42,15 @@ STADAPTER_CONFIG = osp.join(
     CONFIG_DIR, 'stadapter_vitw96l4p8-8x96_1xb32-8x2x1-10e_sweeps-rgb.py')
 PROBE_CONFIG = osp.join(
     CONFIG_DIR, 'linearprobe_vitw96l4p8_1xb32-8x2x1-10e_sweeps-rgb.py')
+#: ``--image-model``: (ST-Adapter config, linear-probe config). ``clip``: our
+#: CLIP-layout ViT (ViTCLIPSTAdapter); ``mmpretrain``: MMPretrain's
+#: VisionTransformer of the same size (MMPretrainSTAdapter).
+IMAGE_MODELS = {
+    'clip': (STADAPTER_CONFIG, PROBE_CONFIG),
+    'mmpretrain': tuple(osp.join(CONFIG_DIR, name) for name in (
+        'stadapter_vitw96l4p8mmpretrain-8x96_1xb32-8x2x1-10e_sweeps-rgb.py',
+        'linearprobe_vitw96l4p8mmpretrain_1xb32-8x2x1-10e_sweeps-rgb.py')),
+}
 #: Pass marks: ST-Adapter at least this top-1; the probe at most chance plus
 #: this margin.
 MIN_STADAPTER_TOP1 = 0.90
@@ -72,6 +81,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='test views, CLIPSxCROPS (crops: 1 or 3)')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument(
+        '--image-model',
+        choices=sorted(IMAGE_MODELS),
+        default='clip',
+        help='the frozen image model: our CLIP-layout ViT or MMPretrain\'s '
+        'VisionTransformer (same size)')
+    parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
@@ -84,31 +99,52 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def weights_cfg(cfg) -> dict:
+    """The ``init_cfg`` naming the frozen weights file of a config's model."""
+    backbone = cfg.model.backbone
+    if backbone.type == 'MMPretrainSTAdapter':
+        return backbone.image_model.init_cfg
+    return backbone.init_cfg
+
+
 def save_random_backbone(cfg, seed: int) -> str:
     """Save the seeded random ViT both models load as their frozen weights.
 
     Args:
         cfg (mmengine.Config): A config whose backbone names the file in
-            ``init_cfg.checkpoint``.
+            its ``init_cfg`` (the image model's for ``MMPretrainSTAdapter``).
         seed (int): Seed of the weights.
 
     Returns:
-        str: The file written.
+        str: The file written: a CLIP-layout state dict, or an MMPretrain
+        classifier checkpoint (``backbone.*`` keys) initialised by
+        MMPretrain.
     """
     import torch
 
     from stadapter_mm.models import ViTCLIPSTAdapter
+    from stadapter_mm.models.backbones.mmpretrain_stadapter import \
+        build_image_model
 
-    path = cfg.model.backbone.init_cfg.checkpoint
+    path = weights_cfg(cfg).checkpoint
     os.makedirs(osp.dirname(path) or '.', exist_ok=True)
+    backbone_cfg = cfg.model.backbone
     generator_state = torch.random.get_rng_state()
     try:
         torch.manual_seed(seed)
-        backbone = ViTCLIPSTAdapter(arch=cfg.model.backbone.arch,
-                                    adapter=None)
+        if backbone_cfg.type == 'MMPretrainSTAdapter':
+            image_model = build_image_model(
+                dict(backbone_cfg.image_model, init_cfg=None))
+            image_model.init_weights()
+            state = dict(meta={}, state_dict={
+                f'backbone.{k}': v
+                for k, v in image_model.state_dict().items()})
+        else:
+            state = ViTCLIPSTAdapter(arch=backbone_cfg.arch,
+                                     adapter=None).state_dict()
     finally:
         torch.random.set_rng_state(generator_state)
-    torch.save(backbone.state_dict(), path)
+    torch.save(state, path)
     return path
 
 
@@ -118,8 +154,8 @@ def load_config(path: str, args: argparse.Namespace, name: str):
 
     cfg = Config.fromfile(path)
     root = args.data_root
-    cfg.model.backbone.init_cfg.checkpoint = osp.join(
-        root, osp.basename(cfg.model.backbone.init_cfg.checkpoint))
+    init_cfg = weights_cfg(cfg)
+    init_cfg.checkpoint = osp.join(root, osp.basename(init_cfg.checkpoint))
     for loader, ann in (('train_dataloader', 'train_list.txt'),
                         ('val_dataloader', 'val_list.txt'),
                         ('test_dataloader', 'test_list.txt')):
@@ -237,9 +273,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                      test_per_class=args.eval_per_class, seed=args.seed)
     generate_sweep_dataset(args.data_root, spec)
 
+    stadapter_config, probe_config = IMAGE_MODELS[args.image_model]
     configs = {
-        'ST-Adapter': load_config(STADAPTER_CONFIG, args, 'stadapter'),
-        'linear probe': load_config(PROBE_CONFIG, args, 'linear_probe'),
+        'ST-Adapter': load_config(stadapter_config, args, 'stadapter'),
+        'linear probe': load_config(probe_config, args, 'linear_probe'),
     }
     backbone = save_random_backbone(configs['ST-Adapter'], args.seed)
     print(f'[frame order] 2/4 saved the frozen random ViT to {backbone}',
@@ -260,6 +297,7 @@ def main(argv: Optional[List[str]] = None) -> int:
               and probe['test_top1'] <= chance + MAX_PROBE_MARGIN)
     total = time.time() - start
     summary = dict(
+        image_model=args.image_model,
         chance=chance,
         views=args.views,
         passed=passed,

@@ -29,6 +29,7 @@ from torch import Tensor, nn
 from ..checkpoints.adapter_state import adapter_state_dict, clip_fingerprint
 from ..checkpoints.io import load_weights_only
 from ..models import ViTCLIPSTAdapter
+from ..models.utils import AdapterBackboneMixin
 
 TASK_FORMAT = 'stadapter-mm-task'
 TASK_VERSION = 1
@@ -69,6 +70,8 @@ def backbone_signature(backbone: ViTCLIPSTAdapter) -> Dict[str, object]:
     Returns:
         dict: ``width, layers, heads, patch_size, input_resolution, mlp_act``.
     """
+    if hasattr(backbone, 'signature'):  # e.g. MMPretrainSTAdapter
+        return backbone.signature()
     s = backbone.arch_settings
     return dict(width=int(s['width']), layers=int(s['layers']),
                 heads=int(s['heads']), patch_size=int(s['patch_size']),
@@ -86,9 +89,9 @@ def task_state_dict(model: nn.Module) -> Dict[str, Tensor]:
         dict[str, Tensor]: Adapters, unfrozen backbone parts, neck and head.
     """
     backbone = getattr(model, 'backbone', None)
-    if not isinstance(backbone, ViTCLIPSTAdapter):
+    if not isinstance(backbone, AdapterBackboneMixin):
         raise TaskFileError(
-            f'task files need a ViTCLIPSTAdapter backbone, the model has '
+            f'task files need an ST-Adapter backbone, the model has '
             f'{type(backbone).__name__}')
     return adapter_state_dict(model)
 

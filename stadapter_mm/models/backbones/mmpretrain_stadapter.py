@@ -323,6 +323,15 @@ class MMPretrainSTAdapter(AdapterBackboneMixin, BaseModule):
         frozen = self.frozen_state_keys()
         return tuple(frozen[i] for i in sorted({0, len(frozen) // 2, -1}))
 
+    def signature(self) -> Dict[str, object]:
+        """The image-model settings a task file depends on."""
+        patch = self.image_model.patch_embed.projection.kernel_size
+        return dict(image_model=type(self.image_model).__name__,
+                    width=self.embed_dims, layers=self.num_layers,
+                    patch_size=int(patch[0]),
+                    input_resolution=self.input_resolution,
+                    pooling=self.pooling)
+
     # ---------------------------------------------------------------- weights
     def init_weights(self) -> None:
         """Load the image model's weights (its ``init_cfg``), once."""
