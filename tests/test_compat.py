@@ -125,3 +125,26 @@ def test_setup_cpu_distributed(monkeypatch):
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+def test_json_log_keeps_numpy_integers(monkeypatch):
+    """Fix 6: mmengine's LoggerHook drops np.int64 from the JSON record."""
+    import numpy as np
+    from mmengine.hooks import LoggerHook
+
+    tags = {'acc/top1': np.float64(0.5), 'acc/num_bad_videos': np.int64(2),
+            'nested': [np.int32(3)]}
+    patched = LoggerHook._process_tags
+    assert getattr(patched, '_keeps_numpy_scalars', False)
+    out = patched(dict(tags))
+    assert out['acc/num_bad_videos'] == 2
+    assert type(out['acc/num_bad_videos']) is int
+    assert out['acc/top1'] == 0.5
+    assert out['nested'] == [3]
+    # The defect is real: mmengine's own version (unwrapped) turns the
+    # integers into None.
+    original = patched.__closure__[0].cell_contents
+    assert original(dict(tags))['acc/num_bad_videos'] is None
+    # Applying again keeps the single wrapper.
+    assert compat.fix_json_log_numpy_integers() is True
+    assert LoggerHook._process_tags is patched
