@@ -231,4 +231,4 @@ def test_stream_and_test_views_share_one_sampler_list(kind):
     edited = cfg.test_dataloader.dataset.pipeline
     assert edited[1] == dict(type=kind, clip_len=4, num_clips=1,
                              test_mode=True)
-    assert edited[-1] == dict(type='ThreeCrop', crop_size=32)
+    assert edited[-1] == dict(type='LongSideThreeCrop', crop_size=32)

@@ -272,3 +272,20 @@ def test_docs_table_matches_the_configs():
                     assert got == want, (recipe, key, got, want)
                 checked += 1
     assert checked >= 40
+
+
+@pytest.mark.parametrize('config, views', [
+    ('configs/stadapter_vitb16_k400.py', (3, 1)),
+    ('configs/stadapter_vitb16_ssv2.py', (1, 3)),
+])
+def test_views_option_keeps_the_official_test_pipeline(config, views):
+    """``--views`` with a recipe's own protocol changes nothing in it."""
+    import copy
+
+    from mmengine.config import Config
+
+    from stadapter_mm.datasets.views import set_test_views
+    cfg = Config.fromfile(config)
+    before = copy.deepcopy(cfg.test_dataloader.dataset.pipeline)
+    set_test_views(cfg, *views)
+    assert cfg.test_dataloader.dataset.pipeline == before

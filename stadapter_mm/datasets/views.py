@@ -10,7 +10,7 @@ FRAME_SAMPLERS = ('SampleFrames', 'UniformSample', 'UniformSampleFrames',
                   'DenseSampleFrames', 'FixedStrideSample',
                   'UniformSegmentSample')
 #: Crops a test pipeline may end with, by number of spatial views.
-CROPS = {1: 'CenterCrop', 3: 'ThreeCrop'}
+CROPS = {1: 'CenterCrop', 3: 'LongSideThreeCrop'}
 
 
 def parse_views(text: str) -> Tuple[int, int]:
@@ -66,7 +66,7 @@ def _set_pipeline_views(pipeline: list, clips: int, crops: int) -> None:
         raise ValueError(
             'cannot set test views: the test pipeline needs exactly one frame '
             f'sampler ({", ".join(FRAME_SAMPLERS)}) and one '
-            f'CenterCrop/ThreeCrop; it has {[t["type"] for t in pipeline]}.')
+            f'CenterCrop/ThreeCrop/LongSideThreeCrop; it has {[t["type"] for t in pipeline]}.')
     sampler = pipeline[samplers[0]]
     sampler['num_clips'] = clips
     sampler['test_mode'] = True
@@ -80,7 +80,7 @@ def _set_pipeline_views(pipeline: list, clips: int, crops: int) -> None:
         size = int(size[0])
     pipeline[index] = dict(type=CROPS[crops], crop_size=size)
     if crops == 3:
-        # ThreeCrop covers the long side with crops as tall as the short
+        # Three crops cover the long side with squares as tall as the short
         # side: the frames must be resized to a short side of crop_size.
         resize = next((i for i in range(index - 1, -1, -1)
                        if pipeline[i]['type'] in ('Resize',
@@ -89,16 +89,19 @@ def _set_pipeline_views(pipeline: list, clips: int, crops: int) -> None:
         if resize is None:
             pipeline.insert(index, dict(type='Resize', scale=(-1, size)))
         else:
-            pipeline[resize] = dict(pipeline[resize], scale=(-1, size),
-                                    keep_ratio=True)
+            step = dict(pipeline[resize], scale=(-1, size))
+            if step['type'] == 'Resize':
+                step['keep_ratio'] = True
+            pipeline[resize] = step
 
 
 def set_test_views(cfg: Any, clips: int, crops: int) -> None:
     """Make ``cfg``'s test pipeline sample ``clips`` clips x ``crops`` crops.
 
     The frame sampler's ``num_clips`` becomes ``clips``; the crop becomes
-    ``CenterCrop`` (1) or ``ThreeCrop`` (3) of the same size, with the short
-    side resized to the crop size for ``ThreeCrop``. Scores of all views are
+    ``CenterCrop`` (1) or ``LongSideThreeCrop`` (3: the official
+    left/top, centre, right/bottom crops) of the same size, with the short
+    side resized to the crop size for three crops. Scores of all views are
     averaged by the head (``average_clips`` in the model config).
 
     Args:
