@@ -195,9 +195,9 @@ def test_gradcam_maps_follow_the_frames(trained, full_ckpt):
     assert blended.shape == (1, 4, 32, 32, 3)
     assert preds.shape == (1, NUM_CLASSES)
     # The heat maps differ from frame to frame and within a frame.
-    heat = blended[0].mean(-1)
-    assert heat.std() > 0.05
-    assert (heat[0] - heat[-1]).abs().max() > 0.05
+    heat = blended[0].mean(-1).flatten(1)  # (frames, pixels)
+    assert heat.std(dim=0).max() > 0.05  # some pixel changes over time
+    assert heat.std(dim=1).max() > 0.05  # some frame is not uniform
 
 
 def test_confusion_matrix(trained):
