@@ -260,6 +260,51 @@ def test_with_cp_gives_the_same_gradients(family_ckpts):
         build_family(family_ckpts, 'eva02', with_cp=[2])
 
 
+def test_quick_gelu_swap_keeps_values_and_saves_memory(family_ckpts):
+    """MMPretrain's QuickGELU is replaced by type: same outputs and
+    gradients, one MLP-hidden tensor per block less kept for backward."""
+    from mmpretrain.models.utils import QuickGELU as MMPretrainQuickGELU
+
+    from stadapter_mm.models.layers.clip_transformer import QuickGELU
+    runs = {}
+    for swap in (True, False):
+        model = build_family(family_ckpts, 'clip',
+                             memory_efficient_act=swap).train()
+        nonzero_adapters_(model)
+        acts = [type(m) for m in model.modules()
+                if isinstance(m, (QuickGELU, MMPretrainQuickGELU))]
+        hidden = set()  # storages of (frames, tokens, 256) tensors
+
+        def pack(t):
+            if t.shape[-1:] == (256, ) and t.dim() == 3:
+                hidden.add(t.untyped_storage().data_ptr())
+            return t
+
+        clips = video().requires_grad_()
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            out = model(clips)
+        out.square().sum().backward()
+        runs[swap] = dict(acts=acts, hidden=len(hidden), out=out.detach(),
+                          grads=[clips.grad] + [
+                              p.grad for p in param_values(model.adapters())],
+                          keys=list(model.state_dict()))
+    swapped, plain = runs[True], runs[False]
+    assert swapped['acts'] == [QuickGELU] * 2
+    assert plain['acts'] == [MMPretrainQuickGELU] * 2
+    assert swapped['keys'] == plain['keys']
+    # MMPretrain's keeps the MLP input and its sigmoid, ours the input.
+    assert (swapped['hidden'], plain['hidden']) == (2, 4)
+    assert torch.equal(swapped['out'], plain['out'])
+    # (The last block's MLP adapter gets none: the class token is pooled.)
+    assert all(g.abs().max() > 0 for g in plain['grads'][:-6])
+    for got, expected in zip(swapped['grads'], plain['grads']):
+        assert torch.allclose(got, expected, rtol=1e-5, atol=1e-6)
+    # Plain GELU (PyTorch's kernel keeps only its input) is left alone.
+    dinov2 = build_image_model_backbone('dinov2')
+    assert isinstance(dinov2.image_model.layers[0].ffn.layers[0][1],
+                      torch.nn.GELU)
+
+
 def test_unfreeze_and_frozen_leaves(family_ckpts):
     model = build_family(family_ckpts, 'dinov2', unfreeze=('ln1',
                                                            'pos_embed'))

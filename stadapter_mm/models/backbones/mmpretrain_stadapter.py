@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from ...checkpoints.adapter_state import is_pretrained_init
 from ...checkpoints.clip_formats import CheckpointError
 from ...compat import import_mmpretrain_models
+from ..layers.clip_transformer import QuickGELU
 from ..layers.st_adapter import (STConvAdapter, check_num_frames,
                                  resolve_adapter_cfg)
 from ..utils import (AdapterBackboneMixin, freeze_all_but, resolve_with_cp,
@@ -99,6 +100,32 @@ def _supported_types() -> Dict[type, Tuple[type, ...]]:
             ViTEVA02: (EVA02EndcoderLayer, )}
 
 
+def swap_quick_gelu(model: nn.Module) -> int:
+    """Replace MMPretrain's QuickGELU modules by ours, found by type.
+
+    Both compute ``x * sigmoid(1.702 * x)`` with the same values (ours
+    bit-identical in the forward pass). MMPretrain's runs in plain autograd,
+    which keeps the input and the sigmoid (two MLP-hidden-sized tensors per
+    block) for backward; ours keeps the input alone (see
+    :class:`~stadapter_mm.models.layers.clip_transformer.QuickGELU`).
+    Neither has parameters, so state dicts are unchanged.
+
+    Args:
+        model (nn.Module): An MMPretrain model (changed in place).
+
+    Returns:
+        int: How many modules were replaced.
+    """
+    from mmpretrain.models.utils.clip_generator_helper import \
+        QuickGELU as MMPretrainQuickGELU
+    found = [(parent, name) for parent in model.modules()
+             for name, child in parent.named_children()
+             if type(child) is MMPretrainQuickGELU]
+    for parent, name in found:
+        setattr(parent, name, QuickGELU())
+    return len(found)
+
+
 def build_image_model(cfg: dict) -> nn.Module:
     """Build an MMPretrain backbone from its config, in MMPretrain's scope.
 
@@ -151,6 +178,13 @@ class MMPretrainSTAdapter(AdapterBackboneMixin, BaseModule):
     CLIP pre-norm, plain MAE/DeiT style, DINOv2 layer scale) and
     ``ViTEVA02``; others raise a ``ValueError`` naming them.
 
+    With ``memory_efficient_act`` (default), MMPretrain's QuickGELU modules
+    (CLIP-style models) are replaced by ours: same outputs, one tensor
+    instead of two kept for backward per block (see
+    :func:`swap_quick_gelu`). MMPretrain's other MLP activations (``GELU``,
+    EVA-02's ``SiLU``) are PyTorch's fused kernels that keep only their
+    input already, and are left alone.
+
     Example:
         >>> backbone = dict(
         >>>     type='MMPretrainSTAdapter',
@@ -179,6 +213,9 @@ class MMPretrainSTAdapter(AdapterBackboneMixin, BaseModule):
             ``'all'``. Defaults to ``()``.
         with_cp (bool | Sequence[int]): Gradient checkpointing: True for
             every block, or block indices. Defaults to False.
+        memory_efficient_act (bool): Replace MMPretrain's QuickGELU by the
+            one that keeps only its input for backward (same values).
+            Defaults to True.
         init_cfg (None): Not used: the weights come from
             ``image_model['init_cfg']``.
 
@@ -194,6 +231,7 @@ class MMPretrainSTAdapter(AdapterBackboneMixin, BaseModule):
                  num_frames: Optional[int] = None,
                  unfreeze: Union[str, Sequence[str]] = (),
                  with_cp: Union[bool, Sequence[int]] = False,
+                 memory_efficient_act: bool = True,
                  init_cfg: Optional[dict] = None) -> None:
         if init_cfg is not None:
             raise ValueError(
@@ -209,6 +247,9 @@ class MMPretrainSTAdapter(AdapterBackboneMixin, BaseModule):
         self.image_model = build_image_model(image_model)
         self._check_supported(image_model['type'])
         model = self.image_model
+        self.memory_efficient_act = bool(memory_efficient_act)
+        if self.memory_efficient_act:
+            swap_quick_gelu(model)
         self.embed_dims = int(model.embed_dims)
         self.input_resolution = int(model.img_size[0])
         self.num_layers = len(model.layers)
