@@ -14,13 +14,5 @@ _base_ = [
     './dinov2_vitb14.yaml'
 ]
 
-model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='MMPretrainSTAdapter',
-        image_model={{_base_.dinov2_image_model}},
-        adapter='12x384',  # before the MLP of every block
-        pooling='cls_token',
-        num_frames=8),
-    cls_head=dict(in_channels=768),
-    data_preprocessor={{_base_.dinov2_preprocessor}})
+model = _base_.dinov2_model  # the image model (the YAML file)
+model.backbone.adapter = '12x384'  # before the MLP of every block
