@@ -5,6 +5,7 @@ Test inputs are compared with a restated official evaluation loader
 the official ``lr_func``; training augmentation statistically.
 """
 import ast
+import copy
 import os.path as osp
 import random
 import re
@@ -18,9 +19,10 @@ from mmengine.config import Config
 from mmengine.optim import OptimWrapper
 
 import official_loader as official
-from conftest import ROOT
+from conftest import ROOT, load_tool
 from stadapter_mm.datasets.transforms import (FloatRandomResizedCrop,
                                               VideoRandAugment)
+from stadapter_mm.datasets.views import set_test_views
 from stadapter_mm.engine.schedulers import WarmupCosineLR
 from stadapter_mm.utils.video import write_video
 
@@ -173,6 +175,47 @@ def test_lr_with_accumulation_is_held_per_optimizer_step():
     np.testing.assert_allclose(ours, want, rtol=1e-9, atol=0)
 
 
+def test_auto_scale_lr_with_accumulation_is_refused():
+    """mmengine's scale_lr ignores accumulation; tools/train.py says so."""
+    from types import SimpleNamespace
+
+    from mmengine.runner import Runner
+
+    train = load_tool('tools/train.py')
+    config = osp.join(ROOT, RECIPES['k400'])
+    # 4 GPUs x 24 x 2 = the official 192: mmengine would halve the lr.
+    cfg = load('k400')
+    cfg.optim_wrapper.accumulative_counts = 2
+    param = torch.nn.Parameter(torch.zeros(1))
+    wrapper = OptimWrapper(torch.optim.AdamW([param], lr=7.5e-4))
+    runner = SimpleNamespace(
+        _train_dataloader=dict(cfg.train_dataloader), world_size=4,
+        logger=SimpleNamespace(info=lambda msg: None), param_schedulers=None)
+    Runner.scale_lr(runner, wrapper, dict(cfg.auto_scale_lr, enable=True))
+    assert wrapper.optimizer.param_groups[0]['lr'] == pytest.approx(
+        7.5e-4 / 2)
+
+    args = train.parse_args([
+        config, '--auto-scale-lr', '--cfg-options',
+        'optim_wrapper.accumulative_counts=2'
+    ])
+    cfg = Config.fromfile(config)
+    cfg.merge_from_dict(args.cfg_options)
+    with pytest.raises(SystemExit, match=r'accumulative_counts=2.*1/2 of '
+                       r'the right factor.*Drop --auto-scale-lr'):
+        train.merge_args(cfg, args)
+    # Enabled in the config rather than by the flag: refused as well.
+    cfg = load('ssv2')
+    cfg.merge_from_dict({'auto_scale_lr.enable': True,
+                         'optim_wrapper.accumulative_counts': 4})
+    with pytest.raises(SystemExit, match='accumulative_counts=4'):
+        train.merge_args(cfg, train.parse_args([config]))
+    # Without accumulation the flag works as in MMAction2.
+    cfg = load('k400')
+    train.merge_args(cfg, train.parse_args([config, '--auto-scale-lr']))
+    assert cfg.auto_scale_lr.enable is True
+
+
 # ------------------------------------------------- training augmentation
 def test_random_resized_crop_distribution_matches_official():
     np.random.seed(0)
@@ -274,18 +317,11 @@ def test_docs_table_matches_the_configs():
     assert checked >= 40
 
 
-@pytest.mark.parametrize('config, views', [
-    ('configs/stadapter_vitb16_k400.py', (3, 1)),
-    ('configs/stadapter_vitb16_ssv2.py', (1, 3)),
-])
-def test_views_option_keeps_the_official_test_pipeline(config, views):
+@pytest.mark.parametrize('recipe, views', [('k400', (3, 1)),
+                                           ('ssv2', (1, 3))])
+def test_views_option_keeps_the_official_test_pipeline(recipe, views):
     """``--views`` with a recipe's own protocol changes nothing in it."""
-    import copy
-
-    from mmengine.config import Config
-
-    from stadapter_mm.datasets.views import set_test_views
-    cfg = Config.fromfile(config)
+    cfg = load(recipe)
     before = copy.deepcopy(cfg.test_dataloader.dataset.pipeline)
     set_test_views(cfg, *views)
     assert cfg.test_dataloader.dataset.pipeline == before

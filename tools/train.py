@@ -99,6 +99,40 @@ def use_amp(cfg) -> None:
     cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
 
 
+def check_lr_scaling(cfg) -> None:
+    """Refuse ``auto_scale_lr`` together with gradient accumulation.
+
+    mmengine's ``Runner.scale_lr`` multiplies the lr by GPUs x
+    ``train_dataloader.batch_size`` / ``base_batch_size`` and ignores
+    ``optim_wrapper.accumulative_counts``, so with ``k`` micro-batches per
+    optimizer step it scales by ``1/k`` of the right factor. Rewriting
+    ``base_batch_size`` to compensate would be saved in the work dir's config
+    and applied a second time by a run started from that copy; an error
+    that names the fix is the safe answer.
+
+    Args:
+        cfg (mmengine.Config): The merged config.
+
+    Raises:
+        SystemExit: If ``auto_scale_lr.enable`` is set and
+            ``optim_wrapper.accumulative_counts`` is above 1.
+    """
+    scaling = cfg.get('auto_scale_lr') or {}
+    counts = (cfg.get('optim_wrapper') or {}).get('accumulative_counts', 1)
+    if not scaling.get('enable', False) or counts == 1:
+        return
+    raise SystemExit(
+        f'auto_scale_lr (--auto-scale-lr) with optim_wrapper.'
+        f'accumulative_counts={counts}: mmengine scales the lr by GPUs x '
+        'batch_size / auto_scale_lr.base_batch_size and ignores '
+        f'accumulation, i.e. by 1/{counts} of the right factor. Drop '
+        '--auto-scale-lr (or set auto_scale_lr.enable=False): the recipes '
+        'fix the lr for their total batch, so keep GPUs x batch_size x '
+        'accumulative_counts = total_batch (docs/recipes.md). For another '
+        'total batch T set optim_wrapper.optimizer.lr to lr x T / '
+        f'{scaling.get("base_batch_size", "base_batch_size")}.')
+
+
 def merge_args(cfg, args: argparse.Namespace):
     """Apply the command-line options to the config (in place)."""
     cfg.launcher = args.launcher
@@ -128,6 +162,7 @@ def merge_args(cfg, args: argparse.Namespace):
                 '--auto-scale-lr needs auto_scale_lr=dict(base_batch_size=N)'
                 ' in the config.')
         cfg.auto_scale_lr.enable = True
+    check_lr_scaling(cfg)
 
     randomness = dict(cfg.get('randomness') or {})
     if args.seed is not None:
