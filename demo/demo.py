@@ -26,7 +26,8 @@ from typing import Dict, List, Optional, Tuple, Union
 from mmengine.config import Config, DictAction
 
 import stadapter_mm  # noqa: F401
-from stadapter_mm.apis import read_label_map, topk_labels
+from stadapter_mm.apis import (describe_prediction, read_label_map,
+                               topk_labels)
 from stadapter_mm.utils.video import (check_output_path, draw_lines,
                                       read_frames, write_video)
 
@@ -72,22 +73,13 @@ def video_fps(path: str) -> float:
     return float(fps) if fps and fps > 0 else 30.0
 
 
-def class_names(path: str) -> List[str]:
-    """Names from an official EPIC-KITCHENS class CSV or a label map."""
-    if path.lower().endswith('.csv'):
-        from stadapter_mm.datasets.epic_kitchens import read_class_names
-        return read_class_names(path)
-    return read_label_map(path)
-
-
 def verb_noun_top(model, result, args) -> Dict[str, list]:
     """Print and return the top verbs, nouns and actions."""
-    from stadapter_mm.models.heads import describe_prediction
     if not args.noun_label:
         raise SystemExit('error: this model predicts verbs and nouns: give '
                          'the verb classes as LABEL and --noun-label')
     head = model.cls_head
-    verbs, nouns = class_names(args.label), class_names(args.noun_label)
+    verbs, nouns = read_label_map(args.label), read_label_map(args.noun_label)
     for kind, names, count in (('verb', verbs, head.num_verb_classes),
                                ('noun', nouns, head.num_noun_classes)):
         if len(names) != count:
@@ -96,8 +88,8 @@ def verb_noun_top(model, result, args) -> Dict[str, list]:
     top = describe_prediction(result, verbs, nouns, args.topk)
     for key in ('verbs', 'nouns', 'actions'):
         print(f'The top-{len(top[key])} {key} with corresponding scores are:')
-        for label, score in top[key]:
-            print(f'{label}: {score:.6f}')
+        for item in top[key]:
+            print(f'{item["label"]}: {item["score"]:.6f}')
     return top
 
 
@@ -119,7 +111,7 @@ def main(argv: Optional[List[str]] = None
     if hasattr(model.cls_head, 'num_verb_classes'):
         top = verb_noun_top(model, inference_recognizer(model, args.video),
                             args)
-        lines = [f'{a}: {s:.2f}' for a, s in top['actions']]
+        lines = [f'{a["label"]}: {a["score"]:.2f}' for a in top['actions']]
         if args.out_filename:
             write_labelled(args, lines)
         return top

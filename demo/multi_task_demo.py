@@ -13,7 +13,8 @@ Examples::
 
 The CLIP weights are loaded once; each task file adds only its adapters and
 head (make them with ``tools/convert/export_adapter.py``). A task file made
-for other CLIP weights or another architecture is refused.
+for other CLIP weights or another architecture is refused. For an
+EPIC-KITCHENS-100 task it prints the top verbs, nouns and actions.
 """
 from __future__ import annotations
 
@@ -71,8 +72,14 @@ def main(argv: Optional[List[str]] = None) -> List[dict]:
         result['video'] = video
         results.append(result)
         print(f'[{task}] {video}')
-        for pred in result['predictions']:
-            print(f'    {pred["label"]}: {pred["score"]:.6f}')
+        # A verb + noun (EPIC-KITCHENS) task: its verbs, nouns and actions.
+        keys = ('verbs', 'nouns', 'actions') if 'actions' in result else \
+            ('predictions', )
+        for key in keys:
+            if len(keys) > 1:
+                print(f'  top {key}:')
+            for pred in result[key]:
+                print(f'    {pred["label"]}: {pred["score"]:.6f}')
     return results
 
 

@@ -20,13 +20,15 @@ import pytest
 import torch
 from mmaction.registry import DATASETS, METRICS, MODELS
 from mmaction.structures import ActionDataSample
+from mmengine.config import Config
 
 from stadapter_mm.datasets.epic_kitchens import (EpicAnnotationError,
                                                  parse_segments,
                                                  read_class_names,
                                                  segment_frame_range)
 from stadapter_mm.models import ViTCLIPSTAdapter
-from stadapter_mm.models.heads import describe_prediction, topk_actions
+from stadapter_mm.apis import (MultiTaskInferencer, describe_prediction,
+                               topk_actions)
 from stadapter_mm.utils.video import write_video
 
 from conftest import ROOT, TINY_ARCH, load_tool
@@ -187,29 +189,35 @@ def test_bad_class_file(tmp_path):
 
 
 # --------------------------------------------------------------- sampling
-def decode_pipeline(media, test_mode, clips=1):
-    sampler = dict(type='UniformSample', clip_len=8, num_clips=clips,
-                   test_mode=test_mode)
+def decode_pipeline(media, split='train'):
+    """The recipe's pipeline up to decoding (its sampler, its segment step).
+
+    For extracted frames, the video steps give way to ``RawFrameDecode`` as
+    docs/training.md shows.
+    """
+    recipe = Config.fromfile(PRIMITIVE)[f'{split}_pipeline']
+    steps = recipe[:[t['type'] for t in recipe].index('DecordDecode') + 1]
     if media == 'frames':
-        return [sampler, dict(type='RawFrameDecode')]
-    return [dict(type='DecordInit'), dict(type='SegmentFrameRange'), sampler,
-            dict(type='DecordDecode')]
+        return [dict(type='RawFrameDecode') if t['type'] == 'DecordDecode'
+                else t for t in steps
+                if t['type'] not in ('DecordInit', 'SegmentFrameRange')]
+    return steps
 
 
 def dataset_cfg(ek, ann_file, media='video', pipeline=None, **kwargs):
     return dict(type='EpicKitchensDataset', ann_file=ann_file, media=media,
                 data_prefix=dict(video=ek['root']),
-                pipeline=pipeline or decode_pipeline(media, False),
+                pipeline=pipeline or decode_pipeline(media),
                 num_verb_classes=len(VERBS), num_noun_classes=len(NOUNS),
                 **kwargs)
 
 
-@pytest.mark.parametrize('test_mode', [False, True])
-def test_video_frames_stay_inside_their_segment(ek, test_mode):
+@pytest.mark.parametrize('split', ['train', 'val', 'test'])
+def test_video_frames_stay_inside_their_segment(ek, split):
+    test_mode = split != 'train'
     dataset = DATASETS.build(dataset_cfg(
         ek, ek['val'] if test_mode else ek['train'],
-        pipeline=decode_pipeline('video', test_mode, 2 if test_mode else 1),
-        test_mode=test_mode))
+        pipeline=decode_pipeline('video', split), test_mode=test_mode))
     for idx, (nid, start, stop, _, _) in enumerate(SEGMENTS):
         fps = fps_of(nid)
         first = math.ceil(round(seconds(start) * fps, 6))
@@ -225,7 +233,7 @@ def test_video_frames_stay_inside_their_segment(ek, test_mode):
         if last - first + 1 >= 16 and not test_mode:
             assert len(seen) > 8  # random positions, not a fixed clip
     short = dataset[2]  # 7 frames, clip of 8: frames repeat, never leave
-    assert len(short['imgs']) == 8 * (2 if test_mode else 1)
+    assert len(short['imgs']) == 8 * (2 if split == 'test' else 1)
     assert set(decode(short['imgs'])) <= set(range(75, 82))
 
 
@@ -255,7 +263,7 @@ def test_pipeline_must_reach_the_segment(ek):
         DATASETS.build(dataset_cfg(ek, ek['train'], pipeline=pipeline))
     with pytest.raises(ValueError, match='RawFrameDecode'):
         DATASETS.build(dataset_cfg(ek, ek['frames'], media='frames',
-                                   pipeline=decode_pipeline('video', False)))
+                                   pipeline=decode_pipeline('video')))
 
 
 # ------------------------------------------------------------ head, metric
@@ -298,10 +306,18 @@ def test_topk_actions_equals_brute_force():
     got = topk_actions(verb, noun, 5)
     assert [(v, n) for v, n, _ in got] == expected
     assert [s for _, _, s in got] == pytest.approx(values.tolist())
-    text = describe_prediction(
+    top = describe_prediction(
         dict(pred_verb_score=verb, pred_noun_score=noun),
         [f'v{i}' for i in range(97)], [f'n{i}' for i in range(300)], 3)
-    assert text['actions'][0][0] == f'v{expected[0][0]} n{expected[0][1]}'
+    assert [(a['verb'], a['noun']) for a in top['actions']] == expected[:3]
+    assert top['actions'][0]['label'] == \
+        f'v{expected[0][0]} n{expected[0][1]}'
+    assert [v['index'] for v in top['verbs']] == verb.topk(3).indices.tolist()
+    assert top['nouns'][0] == dict(label=f'n{int(noun.argmax())}',
+                                   score=pytest.approx(float(noun.max())),
+                                   index=int(noun.argmax()))
+    with pytest.raises(ValueError, match='no VerbNounHead'):
+        describe_prediction(dict(pred_score=verb))
 
 
 def prediction(verb, noun, v_scores, n_scores):
@@ -361,10 +377,12 @@ def config_file(ek, tmp_path_factory):
     frozen = folder / 'frozen_vit.pth'
     torch.save(ViTCLIPSTAdapter(arch=dict(TINY_ARCH),
                                 adapter=None).state_dict(), frozen)
-    small = "dict(type='Resize', scale=(32, 32), keep_ratio=False)"
-    reader = ("dict(type='DecordInit'), dict(type='SegmentFrameRange'), ")
-    pack = ("dict(type='FormatShape', input_format='NCTHW'), "
-            "dict(type='PackActionInputs')")
+    # The recipe's own pipelines, at the size of the generated frames.
+    sizes = dict(FloatRandomResizedCrop=dict(size=32),
+                 FloatShortSideResize=dict(scale=(-1, 32)),
+                 CenterCrop=dict(crop_size=32),
+                 LongSideThreeCrop=dict(crop_size=32),
+                 VideoRandAugment=dict(num_ops=2))
     lines = [
         f'_base_ = [{PRIMITIVE!r}]',
         f'model = dict(backbone=dict(arch={dict(TINY_ARCH, _delete_=True)!r}, '
@@ -372,16 +390,11 @@ def config_file(ek, tmp_path_factory):
         f'init_cfg=dict(type="Pretrained", checkpoint={str(frozen)!r})), '
         'cls_head=dict(num_verb_classes=4, num_noun_classes=3, '
         'in_channels=64))',
-        f"train_pipeline = [{reader}dict(type='UniformSample', clip_len=8), "
-        "dict(type='DecordDecode'), dict(type='RandomResizedCrop'), "
-        f"{small}, dict(type='VideoRandAugment', num_ops=2, magnitude=7), "
-        f'{pack}]',
-        f"val_pipeline = [{reader}dict(type='UniformSample', clip_len=8, "
-        f"test_mode=True), dict(type='DecordDecode'), {small}, {pack}]",
-        f"test_pipeline = [{reader}dict(type='UniformSample', clip_len=8, "
-        "num_clips=2, test_mode=True), dict(type='DecordDecode'), "
-        "dict(type='ThreeCrop', crop_size=32), "
-        f'{pack}]',
+        f'tiny_sizes = {sizes!r}',
+    ] + [
+        f'{split}_pipeline = [dict(t, **tiny_sizes.get(t["type"], {{}})) '
+        f'for t in _base_.{split}_pipeline]'
+        for split in ('train', 'val', 'test')
     ]
     for split, ann, batch in (('train', ek['train'], 2),
                               ('val', ek['val'], 4), ('test', ek['val'], 2)):
@@ -452,9 +465,46 @@ def test_train_validate_test_and_dump(trained, config_file, ek, tmp_path):
                      ek['verbs'], '--noun-label', ek['nouns'], '--device',
                      'cpu', '--topk', '3'])
     assert [len(top[k]) for k in ('verbs', 'nouns', 'actions')] == [3, 3, 3]
-    assert all(v in VERBS for v, _ in top['verbs'])
-    assert all(a.split()[0] in VERBS and a.split()[1] in NOUNS
-               for a, _ in top['actions'])
+    assert all(v['label'] == VERBS[v['index']] for v in top['verbs'])
+    assert all(a['label'] == f'{VERBS[a["verb"]]} {NOUNS[a["noun"]]}'
+               for a in top['actions'])
+
+
+def test_inferencer_top_verbs_nouns_actions(trained, config_file, ek,
+                                            tmp_path, capsys):
+    """A task file of the EK100 model; the inferencer = the demo."""
+    work_dir, _ = trained
+    checkpoint = str(work_dir / 'epoch_1.pth')
+    task = str(tmp_path / 'ek100.task.pth')
+    load_tool('tools/convert/export_adapter.py').main([
+        config_file, checkpoint, '--label-map', ek['verbs'],
+        '--noun-label-map', ek['nouns'], '--name', 'ek100', '--out', task])
+    video = osp.join(ek['root'], 'P02', 'videos', 'P02_01.MP4')
+    clip = osp.join(osp.dirname(config_file), 'frozen_vit.pth')
+    result = MultiTaskInferencer(clip, [task])(video, topk=3)['ek100']
+    assert result['predictions'] == result['actions']
+    assert all(a['label'] == f'{VERBS[a["verb"]]} {NOUNS[a["noun"]]}'
+               for a in result['actions'])
+    scores = torch.tensor(result['pred_score'])  # verbs, then nouns
+    assert [v['index'] for v in result['verbs']] == \
+        scores[:4].topk(3).indices.tolist()
+    assert [n['label'] for n in result['nouns']] == \
+        [NOUNS[i] for i in scores[4:].topk(3).indices.tolist()]
+
+    demo = load_tool('demo/demo.py').main([
+        config_file, checkpoint, video, ek['verbs'], '--noun-label',
+        ek['nouns'], '--device', 'cpu', '--topk', '3'])
+    for key in ('verbs', 'nouns', 'actions'):
+        assert [d['label'] for d in demo[key]] == \
+            [d['label'] for d in result[key]]
+        assert [d['score'] for d in demo[key]] == pytest.approx(
+            [d['score'] for d in result[key]], abs=1e-5)
+    capsys.readouterr()
+    load_tool('demo/multi_task_demo.py').main(
+        ['--clip', clip, '--task', task, '--topk', '2', video])
+    out = capsys.readouterr().out
+    assert 'top verbs:' in out and 'top actions:' in out
+    assert f"{result['actions'][0]['label']}: " in out
 
 
 def test_compact_list_tool(ek, tmp_path):

@@ -5,13 +5,16 @@ MMAction2's own ``init_recognizer``/``inference_recognizer`` and
 checkpoints; this package adds the "one backbone, many tasks" workflow.
 """
 from .inferencer import MultiTaskInferencer
+from .predictions import (describe_prediction, is_verb_noun, topk_actions,
+                          topk_labels, topk_predictions, topk_scores)
 from .stream import StreamRecognizer
-from .task_bank import TaskBank, topk_labels, topk_predictions
+from .task_bank import TaskBank
 from .task_file import (TaskFileError, load_task, make_task, read_label_map,
                         save_task, task_config, task_state_dict)
 
 __all__ = [
     'MultiTaskInferencer', 'StreamRecognizer', 'TaskBank', 'TaskFileError',
-    'load_task', 'make_task', 'read_label_map', 'save_task', 'task_config',
-    'task_state_dict', 'topk_labels', 'topk_predictions'
+    'describe_prediction', 'is_verb_noun', 'load_task', 'make_task',
+    'read_label_map', 'save_task', 'task_config', 'task_state_dict',
+    'topk_actions', 'topk_labels', 'topk_predictions', 'topk_scores'
 ]

@@ -5,14 +5,17 @@ from typing import Dict, List, Mapping, Optional, Sequence, Union
 
 import torch
 
-from .task_bank import TaskBank, topk_predictions
+from .predictions import describe_prediction, is_verb_noun, topk_predictions
+from .task_bank import TaskBank
 
 
 class MultiTaskInferencer:
     """Classify videos with one frozen CLIP tower and several task files.
 
     Each request names the task to run (or runs all of them); the backbone
-    weights are loaded once and shared by every task.
+    weights are loaded once and shared by every task. A task with a verb +
+    noun head (EPIC-KITCHENS-100; its task file's label map lists the verbs,
+    then the nouns) returns its top verbs, nouns and actions.
 
     Example:
         >>> inferencer = MultiTaskInferencer(
@@ -72,14 +75,25 @@ class MultiTaskInferencer:
         Returns:
             dict: For one task: ``task``, ``predictions`` (list of dicts with
             ``label``, ``score``, ``index``, best first) and ``pred_score``
-            (all class scores as a list). For ``task=None`` a dict of those
-            keyed by task name.
+            (all class scores as a list). For a verb + noun task also
+            ``verbs``, ``nouns`` (as ``predictions``) and ``actions`` (dicts
+            with ``label`` = ``'verb noun'``, ``score``, ``verb``, ``noun``);
+            there ``predictions`` are the actions. For ``task=None`` a dict
+            of those keyed by task name.
         """
         if task is None:
             return {name: self(video, name, topk) for name in self.tasks}
         sample = self.bank.infer(video, task)
-        return dict(
+        labels = self.bank.labels(task)
+        result = dict(
             task=task,
-            predictions=topk_predictions(sample, self.bank.labels(task),
-                                         topk),
             pred_score=sample.pred_score.detach().float().cpu().tolist())
+        if not is_verb_noun(sample):
+            result['predictions'] = topk_predictions(sample, labels, topk)
+            return result
+        verbs = self.bank.model(task).cls_head.num_verb_classes
+        result.update(
+            describe_prediction(sample, labels[:verbs], labels[verbs:],
+                                topk))
+        result['predictions'] = result['actions']
+        return result

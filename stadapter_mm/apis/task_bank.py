@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import copy
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Union
 
 import torch
 from mmaction.apis import inference_recognizer
@@ -14,6 +14,7 @@ from torch import nn
 
 from ..checkpoints.adapter_state import clip_fingerprint
 from ..models import ViTCLIPSTAdapter
+from .predictions import topk_labels
 from .task_file import (TaskFileError, backbone_signature, load_task,
                         task_config)
 
@@ -238,30 +239,3 @@ class TaskBank:
         sample = self.infer(video, task)
         return topk_labels(sample, self.labels(task), topk)
 
-
-def topk_predictions(sample: ActionDataSample, labels: Sequence[str],
-                     topk: int = 5) -> List[dict]:
-    """Top-k predictions from an ``ActionDataSample``, best first.
-
-    Args:
-        sample: Output of ``inference_recognizer`` (with ``pred_score``).
-        labels: Class names (indices if shorter than the scores).
-        topk: How many (at most the number of classes).
-
-    Returns:
-        list[dict]: ``label``, ``score`` (float) and ``index`` (int).
-    """
-    scores = sample.pred_score.detach().float().cpu()
-    values, indices = scores.topk(min(topk, scores.numel()))
-    return [
-        dict(label=labels[i] if i < len(labels) else str(i), score=float(v),
-             index=int(i))
-        for v, i in zip(values.tolist(), indices.tolist())
-    ]
-
-
-def topk_labels(sample: ActionDataSample, labels: Sequence[str],
-                topk: int = 5) -> List[tuple]:
-    """Top-k ``(label, score)`` pairs (see :func:`topk_predictions`)."""
-    return [(p['label'], p['score'])
-            for p in topk_predictions(sample, labels, topk)]

@@ -10,7 +10,8 @@ Format (a ``torch.save`` of plain data, read with ``weights_only=True``)::
 
     {'format': 'stadapter-mm-task', 'version': 1, 'name': str,
      'config': str,                 # Config.pretty_text of the model
-     'label_map': list[str],        # class names, index order
+     'label_map': list[str],        # class names, index order (verb +
+                                    # noun head: verbs, then nouns)
      'clip_fingerprint': str,       # checkpoints.adapter_state.clip_fingerprint
      'backbone': dict,              # arch settings the task was trained on
      'state_dict': dict[str, Tensor],  # non-frozen recognizer weights
@@ -28,6 +29,7 @@ from torch import Tensor, nn
 
 from ..checkpoints.adapter_state import adapter_state_dict, clip_fingerprint
 from ..checkpoints.io import load_weights_only
+from ..datasets.epic_kitchens import read_class_names
 from ..models import ViTCLIPSTAdapter
 from ..models.utils import AdapterBackboneMixin
 
@@ -44,14 +46,20 @@ class TaskFileError(ValueError):
 def read_label_map(path: str) -> List[str]:
     """Read a label map: one class name per line, index order.
 
+    An official EPIC-KITCHENS-100 class file (``EPIC_100_verb_classes.csv``,
+    ``EPIC_100_noun_classes.csv``: any ``.csv``) is read by its ``id`` and
+    ``key`` columns instead.
+
     Args:
-        path (str): Text file (e.g. ``label_map_k400.txt``).
+        path (str): Text file (e.g. ``label_map_k400.txt``) or class CSV.
 
     Returns:
         list[str]: Class names; trailing empty lines are dropped.
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f'label map {path!r} does not exist')
+    if path.lower().endswith('.csv'):
+        return read_class_names(path)
     with open(path, encoding='utf-8') as f:
         labels = [line.strip() for line in f]
     while labels and not labels[-1]:
@@ -124,9 +132,12 @@ def make_task(model: nn.Module,
         label_map = [str(i) for i in range(num_classes or 0)]
     label_map = [str(x) for x in label_map]
     if num_classes is not None and len(label_map) != num_classes:
+        verb_noun = '' if not hasattr(head, 'num_verb_classes') else (
+            f' ({head.num_verb_classes} verbs followed by '
+            f'{head.num_noun_classes} nouns)')
         raise TaskFileError(
             f'the label map has {len(label_map)} names but the head '
-            f'classifies {num_classes} classes')
+            f'classifies {num_classes} classes{verb_noun}')
     state = task_state_dict(model)
     return dict(
         format=TASK_FORMAT,

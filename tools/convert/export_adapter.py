@@ -10,7 +10,9 @@ Example::
 A task file carries the adapters (and any unfrozen backbone part), the head,
 the config, the label map and a fingerprint of the CLIP weights the model
 was trained on; ``stadapter_mm.apis.TaskBank`` and
-``demo/multi_task_demo.py`` load many of them on one shared backbone. The
+``demo/multi_task_demo.py`` load many of them on one shared backbone. For an
+EPIC-KITCHENS-100 model give ``--label-map EPIC_100_verb_classes.csv
+--noun-label-map EPIC_100_noun_classes.csv``. The
 checkpoint may be full or trainable-only (then the config's backbone
 ``init_cfg``, or ``--clip``, must name the CLIP file).
 """
@@ -34,7 +36,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('checkpoint', help='trained checkpoint')
     parser.add_argument('--out', required=True, help='task file to write')
     parser.add_argument('--label-map', default=None,
-                        help='class names, one per line')
+                        help='class names, one per line (an EPIC-KITCHENS '
+                        'model: the verb classes, e.g. '
+                        'EPIC_100_verb_classes.csv)')
+    parser.add_argument('--noun-label-map', default=None,
+                        help='noun classes of an EPIC-KITCHENS model (e.g. '
+                        'EPIC_100_noun_classes.csv); stored after the verbs')
     parser.add_argument('--name', default=None,
                         help='task name (default: the output file stem)')
     parser.add_argument(
@@ -53,6 +60,11 @@ def main(argv: Optional[List[str]] = None) -> dict:
         cfg.model.backbone.init_cfg = dict(type='Pretrained',
                                            checkpoint=args.clip)
     labels = read_label_map(args.label_map) if args.label_map else None
+    if args.noun_label_map:
+        if labels is None:
+            raise SystemExit('error: --noun-label-map needs --label-map '
+                             '(the verb classes)')
+        labels += read_label_map(args.noun_label_map)
     name = args.name or osp.basename(args.out).split('.')[0]
     try:
         model = init_recognizer(cfg, args.checkpoint, device='cpu')

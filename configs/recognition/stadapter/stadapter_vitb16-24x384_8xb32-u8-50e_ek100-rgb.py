@@ -14,7 +14,9 @@
 # - No horizontal flip: a mirror image turns clockwise into anticlockwise,
 #   and EK100 verb classes differ by the sense of rotation (71 unscrew:
 #   twist-off; 4 close: screw-on, twist-on; 78 screw), besides swapping the
-#   (mostly right) working hand. RandAugment as in the SSv2 recipe.
+#   (mostly right) working hand. Otherwise the SSv2 recipe's augmentation,
+#   in its order: RandAugment (rand-m7-n4-mstd0.5) on the full frames, then
+#   a bicubic random resized crop on float frames (see below).
 # - Two linear heads (97 verbs, 300 nouns) on the pooled feature, loss
 #   CE(verb) + CE(noun); action = (verb, noun), scored by the product of the
 #   two probabilities.
@@ -55,39 +57,24 @@ model = dict(
 
 # ------------------------------------------------------------------ data
 dataset_type = 'EpicKitchensDataset'
-file_client_args = dict(io_backend='disk')
-train_pipeline = [
-    dict(type='DecordInit', **file_client_args),
-    dict(type='SegmentFrameRange'),  # sample inside [start, stop] only
-    dict(type='UniformSample', clip_len=8),
-    dict(type='DecordDecode'),
-    dict(type='Resize', scale=(-1, 256)),
-    dict(type='RandomResizedCrop'),
-    dict(type='Resize', scale=(224, 224), keep_ratio=False),
-    dict(
-        type='VideoRandAugment', num_ops=4, magnitude=7, magnitude_std=0.5),
-    dict(type='FormatShape', input_format='NCTHW'),
-    dict(type='PackActionInputs')
-]
-val_pipeline = [
-    dict(type='DecordInit', **file_client_args),
-    dict(type='SegmentFrameRange'),
-    dict(type='UniformSample', clip_len=8, test_mode=True),
-    dict(type='DecordDecode'),
-    dict(type='Resize', scale=(-1, 224)),
-    dict(type='CenterCrop', crop_size=224),
-    dict(type='FormatShape', input_format='NCTHW'),
-    dict(type='PackActionInputs')
-]
+# The SSv2 pipelines (docs/recipes.md), with the segment inserted: frames are
+# drawn only from [start, stop] of the action (SegmentFrameRange right after
+# DecordInit). Train: UniformSegmentSample (one random frame in each of 8
+# equal parts) -> decode -> VideoRandAugment on the full frames -> bicubic
+# FloatRandomResizedCrop to 224, no flip. Val: segment midpoints ->
+# FloatShortSideResize 224 (bicubic) -> centre crop. Test: the same resize and
+# LongSideThreeCrop, but 2 clips: MMAction2's UniformSample takes frames at
+# 1/3 and 2/3 of each of the 8 parts (UniformSegmentSample has one view only).
+segment_range = dict(type='SegmentFrameRange')  # sample inside [start, stop]
+train_pipeline, val_pipeline, test_pipeline = ([
+    step for t in pipeline
+    for step in ([t, segment_range] if t['type'] == 'DecordInit' else [t])
+] for pipeline in (_base_.train_pipeline, _base_.val_pipeline,
+                   _base_.test_pipeline))
 test_pipeline = [
-    dict(type='DecordInit', **file_client_args),
-    dict(type='SegmentFrameRange'),
-    dict(type='UniformSample', clip_len=8, num_clips=2, test_mode=True),
-    dict(type='DecordDecode'),
-    dict(type='Resize', scale=(-1, 224)),
-    dict(type='ThreeCrop', crop_size=224),
-    dict(type='FormatShape', input_format='NCTHW'),
-    dict(type='PackActionInputs')
+    dict(type='UniformSample', clip_len=t['clip_len'], num_clips=2,
+         test_mode=True) if t['type'] == 'UniformSegmentSample' else t
+    for t in test_pipeline
 ]
 dataset_common = dict(
     type=dataset_type,

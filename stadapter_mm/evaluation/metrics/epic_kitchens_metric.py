@@ -8,7 +8,7 @@ import torch
 from mmaction.registry import METRICS
 from mmengine.evaluator import BaseMetric
 
-from ...models.heads.verb_noun_head import topk_actions
+from ...apis.predictions import topk_actions
 
 
 def _field(sample: Any, key: str) -> Any:

@@ -1,4 +1,8 @@
-"""Classification heads of stadapter-mm (registered in MMAction2's MODELS)."""
-from .verb_noun_head import VerbNounHead, describe_prediction, topk_actions
+"""Classification heads of stadapter-mm (registered in MMAction2's MODELS).
 
-__all__ = ['VerbNounHead', 'describe_prediction', 'topk_actions']
+Turning predictions into ranked names (top verbs, nouns, actions) is
+inference work: see :mod:`stadapter_mm.apis.predictions`.
+"""
+from .verb_noun_head import VerbNounHead
+
+__all__ = ['VerbNounHead']

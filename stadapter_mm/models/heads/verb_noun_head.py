@@ -1,7 +1,7 @@
 """Verb and noun classification head (EPIC-KITCHENS-100 action recognition)."""
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -10,35 +10,6 @@ from mmaction.registry import MODELS
 from mmaction.utils import ConfigType, SampleList
 from mmengine.model.weight_init import trunc_normal_init
 from torch import Tensor, nn
-
-
-def topk_actions(verb_scores: Tensor, noun_scores: Tensor,
-                 k: int = 5) -> List[Tuple[int, int, float]]:
-    """The ``k`` most probable (verb, noun) pairs of one sample.
-
-    An action's score is the product of its verb and noun probabilities (the
-    two heads are independent). The best ``k`` products always pair one of
-    the ``k`` best verbs with one of the ``k`` best nouns, so only those
-    ``k x k`` candidates are scored, not all ``97 x 300``.
-
-    Args:
-        verb_scores (Tensor): Verb probabilities, shape (num_verbs,).
-        noun_scores (Tensor): Noun probabilities, shape (num_nouns,).
-        k (int): Pairs to return. Defaults to 5.
-
-    Returns:
-        list[tuple[int, int, float]]: (verb, noun, score), best first.
-    """
-    verb_scores = torch.as_tensor(verb_scores).detach().float().cpu()
-    noun_scores = torch.as_tensor(noun_scores).detach().float().cpu()
-    kv = min(k, verb_scores.numel())
-    kn = min(k, noun_scores.numel())
-    v_val, v_idx = verb_scores.topk(kv)
-    n_val, n_idx = noun_scores.topk(kn)
-    pairs = (v_val[:, None] * n_val[None, :]).flatten()
-    values, flat = pairs.topk(min(k, pairs.numel()))
-    return [(int(v_idx[i // kn]), int(n_idx[i % kn]), float(s))
-            for s, i in zip(values.tolist(), flat.tolist())]
 
 
 @MODELS.register_module()
@@ -226,39 +197,3 @@ class VerbNounHead(BaseHead):
             sample.set_pred_label(torch.stack([v.argmax(), n.argmax()]))
         return data_samples
 
-
-def describe_prediction(sample, verbs: Optional[Sequence[str]] = None,
-                        nouns: Optional[Sequence[str]] = None,
-                        topk: int = 5) -> Dict[str, list]:
-    """Top verbs, nouns and actions of a :class:`VerbNounHead` prediction.
-
-    Args:
-        sample (ActionDataSample | dict): A predicted data sample.
-        verbs (Sequence[str], optional): Verb class names (indices if None).
-        nouns (Sequence[str], optional): Noun class names.
-        topk (int): Entries per list. Defaults to 5.
-
-    Returns:
-        dict: ``verbs`` and ``nouns`` (lists of (name, score)) and
-        ``actions`` (list of ("verb noun", score)), best first.
-    """
-    def name(names, i):
-        return names[i] if names is not None and i < len(names) else str(i)
-
-    get = sample.get if isinstance(sample, dict) else \
-        (lambda key: getattr(sample, key, None))
-    verb_scores, noun_scores = get('pred_verb_score'), get('pred_noun_score')
-    if verb_scores is None or noun_scores is None:
-        raise ValueError('the prediction has no pred_verb_score/'
-                         'pred_noun_score: the model has no VerbNounHead.')
-    out: Dict[str, list] = {}
-    for key, scores, names in (('verbs', verb_scores, verbs),
-                               ('nouns', noun_scores, nouns)):
-        scores = torch.as_tensor(scores).float().cpu()
-        values, indices = scores.topk(min(topk, scores.numel()))
-        out[key] = [(name(names, i), float(s))
-                    for s, i in zip(values.tolist(), indices.tolist())]
-    out['actions'] = [(f'{name(verbs, v)} {name(nouns, n)}', s)
-                      for v, n, s in topk_actions(verb_scores, noun_scores,
-                                                  topk)]
-    return out
