@@ -22,7 +22,7 @@ import official_loader as official
 from conftest import ROOT, load_tool
 from stadapter_mm.datasets.transforms import (FloatRandomResizedCrop,
                                               VideoRandAugment)
-from stadapter_mm.datasets.views import set_test_views
+from stadapter_mm.datasets.views import set_test_views, with_frame_sampling
 from stadapter_mm.engine.schedulers import WarmupCosineLR
 from stadapter_mm.utils.video import write_video
 
@@ -325,3 +325,27 @@ def test_views_option_keeps_the_official_test_pipeline(recipe, views):
     before = copy.deepcopy(cfg.test_dataloader.dataset.pipeline)
     set_test_views(cfg, *views)
     assert cfg.test_dataloader.dataset.pipeline == before
+
+
+def test_frame_sampling_variant_changes_only_the_sampler():
+    """The 32x4 variant: the base's pipelines but for clip_len/interval."""
+    base, cfg = load('k400'), Config.fromfile(osp.join(
+        ROOT, 'configs/recognition/stadapter/'
+        'stadapter_vitb16-12x384_8xb24-32x4x1-12e_k400-rgb.py'))
+    for split in ('train', 'val', 'test'):
+        ours, theirs = cfg[f'{split}_pipeline'], base[f'{split}_pipeline']
+        changed = [(a, b) for a, b in zip(ours, theirs) if a != b]
+        assert len(ours) == len(theirs) and len(changed) == 1
+        assert changed[0][0] == dict(changed[0][1], clip_len=32,
+                                     frame_interval=4)
+        assert cfg[f'{split}_dataloader'].dataset.pipeline == ours
+    before = copy.deepcopy(base.train_pipeline)
+    with_frame_sampling(base, clip_len=16)
+    assert base.train_pipeline == before  # copies, the base is left as is
+
+    with pytest.raises(ValueError, match='exactly one frame sampler'):
+        with_frame_sampling(
+            dict(train_pipeline=[dict(type='DecordInit')],
+                 val_pipeline=[], test_pipeline=[]), clip_len=4)
+    with pytest.raises(ValueError, match='needs the sampler arguments'):
+        with_frame_sampling(base)

@@ -1,7 +1,14 @@
-"""Switch a config's multi-view test protocol (clips x crops) in place."""
+"""Edit a config's frame sampling: test views (clips x crops) and variants.
+
+:func:`set_test_views` switches a built config's multi-view test protocol in
+place (``tools/test.py --views``); :func:`with_frame_sampling` gives a
+variant config its base's pipelines and data loaders with other sampler
+arguments (e.g. 16 frames at interval 8 instead of 8 at 16).
+"""
 from __future__ import annotations
 
-from typing import Any, List, MutableMapping, Tuple
+import copy
+from typing import Any, List, Mapping, MutableMapping, Tuple
 
 #: Frame samplers (MMAction2's and ours): each takes ``clip_len``,
 #: ``num_clips`` and ``test_mode``. The one list every pipeline edit uses
@@ -123,3 +130,52 @@ def set_test_views(cfg: Any, clips: int, crops: int) -> None:
         _set_pipeline_views(pipeline, clips, crops)
     if cfg.get('test_pipeline') is not None:
         cfg.test_pipeline = pipelines[0]
+
+
+def with_frame_sampling(base: Mapping, **sampler_args: Any) -> tuple:
+    """A variant config's pipelines and data loaders with other sampling.
+
+    For a config that changes only the frame sampling of its base config:
+    copies of the base's ``train_pipeline``, ``val_pipeline`` and
+    ``test_pipeline`` with ``sampler_args`` set in their one frame sampler
+    (:data:`FRAME_SAMPLERS`), and the three ``*_dataloader`` overrides that
+    use them. In a config (``_base_`` first: mmengine reads a config whose
+    first import comes before it as a lazy-import config)::
+
+        _base_ = ['./stadapter_vitb16-12x384_8xb24-8x16x1-12e_k400-rgb.py']
+        from stadapter_mm.datasets.views import with_frame_sampling
+
+        (train_pipeline, val_pipeline, test_pipeline, train_dataloader,
+         val_dataloader, test_dataloader) = with_frame_sampling(
+             _base_, clip_len=16, frame_interval=8)
+
+    Args:
+        base (Mapping): The base config (``_base_`` inside a config file),
+            with the three pipelines.
+        **sampler_args: Arguments of the frame sampler to set, e.g.
+            ``clip_len`` and ``frame_interval``.
+
+    Returns:
+        tuple: ``(train_pipeline, val_pipeline, test_pipeline,
+        train_dataloader, val_dataloader, test_dataloader)``.
+
+    Raises:
+        ValueError: Without ``sampler_args``, or if a pipeline has no or
+            several frame samplers.
+    """
+    if not sampler_args:
+        raise ValueError('with_frame_sampling needs the sampler arguments to '
+                         'set, e.g. clip_len=16, frame_interval=8')
+    pipelines = []
+    for split in ('train', 'val', 'test'):
+        pipeline = copy.deepcopy(list(base[f'{split}_pipeline']))
+        samplers = [t for t in pipeline if t['type'] in FRAME_SAMPLERS]
+        if len(samplers) != 1:
+            raise ValueError(
+                f'{split}_pipeline needs exactly one frame sampler '
+                f'({", ".join(FRAME_SAMPLERS)}) to set {sampler_args}; it has '
+                f'{[t["type"] for t in pipeline]}.')
+        samplers[0].update(sampler_args)
+        pipelines.append(pipeline)
+    loaders = [dict(dataset=dict(pipeline=p)) for p in pipelines]
+    return (*pipelines, *loaders)

@@ -1,25 +1,11 @@
 # ST-Adapter ViT-B/16 on Kinetics-400 with 32 frames at interval 4 (the same
-# temporal span as the 8x16 recipe); everything else as in the 8-frame recipe.
+# temporal span as the 8x16 recipe), with gradient checkpointing; everything
+# else as in the 8-frame recipe.
 _base_ = ['./stadapter_vitb16-12x384_8xb24-8x16x1-12e_k400-rgb.py']
+from stadapter_mm.datasets.views import with_frame_sampling  # noqa: E402
 
-clip_len = 32
-frame_interval = 4
-sampling = dict(clip_len=clip_len, frame_interval=frame_interval)
-
-model = dict(backbone=dict(num_frames=clip_len, with_cp=True))
-
-train_pipeline = [
-    dict(t, **sampling) if t['type'] == 'FixedStrideSample' else t
-    for t in _base_.train_pipeline
-]
-val_pipeline = [
-    dict(t, **sampling) if t['type'] == 'FixedStrideSample' else t
-    for t in _base_.val_pipeline
-]
-test_pipeline = [
-    dict(t, **sampling) if t['type'] == 'FixedStrideSample' else t
-    for t in _base_.test_pipeline
-]
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(pipeline=val_pipeline))
-test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+model = dict(backbone=dict(num_frames=32, with_cp=True))
+# The base's pipelines and data loaders with this frame sampling.
+(train_pipeline, val_pipeline, test_pipeline, train_dataloader,
+ val_dataloader, test_dataloader) = with_frame_sampling(
+     _base_, clip_len=32, frame_interval=4)

@@ -7,12 +7,8 @@
 # batch via optim_wrapper.accumulative_counts, commands there).
 _base_ = ['mmaction::_base_/default_runtime.py']
 
-custom_imports = dict(
-    imports=[
-        'stadapter_mm', 'stadapter_mm.datasets',
-        'stadapter_mm.engine.schedulers', 'stadapter_mm.engine.runner'
-    ],
-    allow_failed_imports=False)
+# Registers every model, dataset, transform, hook, loop, scheduler and metric.
+custom_imports = dict(imports=['stadapter_mm'], allow_failed_imports=False)
 
 # ----------------------------------------------------------------- paths
 clip_checkpoint = 'checkpoints/clip/ViT-B-16.pt'  # OpenAI CLIP file

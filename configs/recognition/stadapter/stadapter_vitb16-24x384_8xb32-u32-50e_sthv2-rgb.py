@@ -1,23 +1,10 @@
-# ST-Adapter ViT-B/16 on SSv2 with 32 frames sampled uniformly over the video;
-# everything else as in the 8-frame recipe.
+# ST-Adapter ViT-B/16 on SSv2 with 32 frames sampled uniformly over the video,
+# with gradient checkpointing; everything else as in the 8-frame recipe.
 _base_ = ['./stadapter_vitb16-24x384_8xb32-u8-50e_sthv2-rgb.py']
+from stadapter_mm.datasets.views import with_frame_sampling  # noqa: E402
 
-clip_len = 32
-
-model = dict(backbone=dict(num_frames=clip_len, with_cp=True))
-
-train_pipeline = [
-    dict(t, clip_len=clip_len) if t['type'] == 'UniformSegmentSample' else t
-    for t in _base_.train_pipeline
-]
-val_pipeline = [
-    dict(t, clip_len=clip_len) if t['type'] == 'UniformSegmentSample' else t
-    for t in _base_.val_pipeline
-]
-test_pipeline = [
-    dict(t, clip_len=clip_len) if t['type'] == 'UniformSegmentSample' else t
-    for t in _base_.test_pipeline
-]
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(pipeline=val_pipeline))
-test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+model = dict(backbone=dict(num_frames=32, with_cp=True))
+# The base's pipelines and data loaders with this frame sampling.
+(train_pipeline, val_pipeline, test_pipeline, train_dataloader,
+ val_dataloader, test_dataloader) = with_frame_sampling(
+     _base_, clip_len=32)
