@@ -123,7 +123,7 @@ def save_random_backbone(cfg, seed: int) -> str:
     import torch
 
     from stadapter_mm.models import ViTCLIPSTAdapter
-    from stadapter_mm.models.backbones.mmpretrain_stadapter import \
+    from stadapter_mm.models.backbones.mmpretrain_utils import \
         build_image_model
 
     path = weights_cfg(cfg).checkpoint

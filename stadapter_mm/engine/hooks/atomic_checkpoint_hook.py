@@ -5,7 +5,7 @@ import glob
 import json
 import os.path as osp
 import re
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Tuple
 
 import torch
 from mmaction.registry import HOOKS
@@ -17,6 +17,9 @@ from mmengine.runner import BaseLoop, EpochBasedTrainLoop, IterBasedTrainLoop
 from ...checkpoints.adapter_state import unwrap_model
 from ...checkpoints.clip_formats import CheckpointError
 from ...checkpoints.io import atomic_write_text, stale_temp_files
+
+if TYPE_CHECKING:
+    from mmengine.runner import Runner
 
 #: Message-hub key listing checkpoint files that are obsolete once the
 #: checkpoint carrying the key is on disk (removed again after a resume if a
@@ -97,7 +100,7 @@ class AtomicCheckpointHook(CheckpointHook):
         self._pending: List[str] = []
 
     # ---------------------------------------------------------------- set-up
-    def before_train(self, runner) -> None:
+    def before_train(self, runner: 'Runner') -> None:
         """Choose the atomic backend, then clean up after a killed run."""
         super().before_train(runner)
         if self._auto_atomic and type(self.file_backend) is LocalBackend:
@@ -123,7 +126,7 @@ class AtomicCheckpointHook(CheckpointHook):
         paths += list(getattr(self, 'best_ckpt_path_dict', {}).values())
         return [osp.abspath(p) for p in paths if p]
 
-    def _remove_stale_temps(self, runner) -> None:
+    def _remove_stale_temps(self, runner: 'Runner') -> None:
         out_dir = str(self.out_dir)
         if not osp.isdir(out_dir):
             return
@@ -133,7 +136,7 @@ class AtomicCheckpointHook(CheckpointHook):
                 'Removed unfinished checkpoint writes of an interrupted run: '
                 + ', '.join(removed))
 
-    def _clean_after_resume(self, runner) -> None:
+    def _clean_after_resume(self, runner: 'Runner') -> None:
         out_dir = str(self.out_dir)
         if not osp.isdir(out_dir):
             return
@@ -160,7 +163,7 @@ class AtomicCheckpointHook(CheckpointHook):
 
     # ------------------------------------------------------------ validation
     @staticmethod
-    def _position(runner) -> Optional[Tuple[str, int]]:
+    def _position(runner: 'Runner') -> Optional[Tuple[str, int]]:
         """('epoch' | 'iter', value) if a validation is due right now."""
         loop = runner.train_loop
         if isinstance(loop, EpochBasedTrainLoop):
@@ -169,14 +172,18 @@ class AtomicCheckpointHook(CheckpointHook):
             key, pos, end = 'iter', loop.iter, loop.max_iters
         else:
             return None
-        if hasattr(loop, '_decide_current_val_interval'):
-            loop._decide_current_val_interval()
+        # Private, no public equivalent: the loop refreshes ``val_interval``
+        # (``dynamic_intervals``) only inside ``run``, after this hook; the
+        # name is pinned by tests/test_private_apis.py.
+        loop._decide_current_val_interval()
         due = pos >= loop.val_begin and (pos % loop.val_interval == 0
                                          or pos == end)
         return (key, pos) if due else None
 
-    def _revalidate(self, runner) -> None:
-        if not isinstance(getattr(runner, '_val_loop', None), BaseLoop):
+    def _revalidate(self, runner: 'Runner') -> None:
+        # ``Runner.train`` builds the validation loop before ``before_train``,
+        # so the public property only returns it (or None).
+        if runner.val_loop is None:
             return
         position = self._position(runner)
         if position is None:
@@ -197,17 +204,21 @@ class AtomicCheckpointHook(CheckpointHook):
             'before the run was interrupted: validating now.')
         runner.val_loop.run()
 
-    def after_val_epoch(self, runner, metrics: dict) -> None:
+    def after_val_epoch(self, runner: 'Runner', metrics: dict) -> None:
         """Save the best checkpoint, then record the validation as done."""
         super().after_val_epoch(runner, metrics)
-        if is_main_process() and isinstance(
-                getattr(runner, '_train_loop', None), BaseLoop):
+        # Private on purpose: the public ``runner.train_loop`` would build
+        # the training loop (dataloader included) during a ``runner.val()``;
+        # ``_train_loop`` is a built loop only while training. Pinned by
+        # tests/test_private_apis.py.
+        if is_main_process() and isinstance(runner._train_loop, BaseLoop):
             atomic_write_text(
                 json.dumps(dict(epoch=runner.epoch, iter=runner.iter)),
                 osp.join(runner.work_dir, VAL_RECORD))
 
     # --------------------------------------------------------------- loading
-    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+    def after_load_checkpoint(self, runner: 'Runner',
+                              checkpoint: dict) -> None:
         """Refuse a checkpoint that does not fit the model.
 
         mmengine calls this hook after reading a ``load_from``/``resume``
@@ -225,6 +236,8 @@ class AtomicCheckpointHook(CheckpointHook):
             re.sub(r'^module\.', '', k): v
             for k, v in state.items() if isinstance(v, torch.Tensor)
         }
+        # Only names the file in the message (mmengine has no public
+        # ``load_from``); a renamed attribute falls back to last_checkpoint.
         source = getattr(runner, '_load_from', None) or osp.join(
             runner.work_dir, 'last_checkpoint')
         if tensors and not any(k in own for k in tensors):
@@ -263,10 +276,10 @@ class AtomicCheckpointHook(CheckpointHook):
     # point between "write the new checkpoint" and "remove outdated ones"
     # (both happen inside ``CheckpointHook._save_checkpoint_with_step`` and
     # ``_save_best_checkpoint``), and the order of the two is the whole fix.
-    # tests/test_interrupt_resume.py pins mmengine's source of both methods
+    # tests/test_private_apis.py pins mmengine's source of both methods
     # and of their caller: that test fails when mmengine changes them, so
     # this copy is re-checked on every mmengine upgrade.
-    def _save_checkpoint_with_step(self, runner, step: int,
+    def _save_checkpoint_with_step(self, runner: 'Runner', step: int,
                                    meta: dict) -> None:
         """Save checkpoint ``step``, commit it, then drop outdated ones."""
         if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids and
@@ -314,7 +327,7 @@ class AtomicCheckpointHook(CheckpointHook):
                 elif backend.isdir(path):
                     backend.rmtree(path)
 
-    def _save_best_checkpoint(self, runner, metrics: dict) -> None:
+    def _save_best_checkpoint(self, runner: 'Runner', metrics: dict) -> None:
         """mmengine's best-checkpoint logic, removing the old best last.
 
         The previous best checkpoint is only removed once the new best one

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os.path as osp
-from typing import Any, Dict, Iterator, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional
 
 from mmaction.registry import HOOKS
 from mmengine.dist import is_main_process
@@ -13,6 +13,14 @@ from ...checkpoints.adapter_state import unwrap_model
 from ...datasets.robust_video_dataset import (RobustVideoDataset,
                                               iter_datasets)
 
+if TYPE_CHECKING:
+    from mmengine.runner import Runner
+
+#: Runner attributes holding each split's loop. Private on purpose: the
+#: public ``runner.train_loop``/``val_loop``/``test_loop`` build a loop not
+#: built yet (``runner.test()`` would build the training loop and its
+#: dataloader); these hold a built loop only for the splits the run uses.
+#: Pinned by tests/test_private_apis.py.
 _SPLITS = (('train', '_train_loop'), ('val', '_val_loop'),
            ('test', '_test_loop'))
 
@@ -46,7 +54,7 @@ class BadVideoReportHook(Hook):
         self.check_labels = check_labels
 
     @staticmethod
-    def _datasets(runner) -> Dict[str, List[RobustVideoDataset]]:
+    def _datasets(runner: 'Runner') -> Dict[str, List[RobustVideoDataset]]:
         found: Dict[str, List[RobustVideoDataset]] = {}
         for split, attr in _SPLITS:
             loop = getattr(runner, attr, None)
@@ -57,11 +65,11 @@ class BadVideoReportHook(Hook):
         return found
 
     @staticmethod
-    def _head_classes(runner) -> Optional[int]:
+    def _head_classes(runner: 'Runner') -> Optional[int]:
         head = getattr(unwrap_model(runner.model), 'cls_head', None)
         return getattr(head, 'num_classes', None)
 
-    def before_run(self, runner) -> None:
+    def before_run(self, runner: 'Runner') -> None:
         """Check labels against the head; put the records in ``log_dir``."""
         num_classes = self._head_classes(runner)
         for split, datasets in self._datasets(runner).items():
@@ -89,7 +97,7 @@ class BadVideoReportHook(Hook):
                 f'num_classes={num_classes} (labels 0..{num_classes - 1}): '
                 'fix the list or set model.cls_head.num_classes.')
 
-    def after_run(self, runner) -> None:
+    def after_run(self, runner: 'Runner') -> None:
         """Log the count and list of unreadable videos of the run."""
         if not is_main_process():
             return

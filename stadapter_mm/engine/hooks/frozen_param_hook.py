@@ -1,7 +1,7 @@
 """Report, check and slim the checkpoints of a parameter-efficient model."""
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import TYPE_CHECKING, Dict, Optional
 
 from mmaction.registry import HOOKS
 from mmengine.hooks import Hook
@@ -9,6 +9,9 @@ from torch import nn
 
 from ...checkpoints.adapter_state import (clip_fingerprint, drop_frozen,
                                           is_pretrained_init, unwrap_model)
+
+if TYPE_CHECKING:
+    from mmengine.runner import Runner
 
 
 @HOOKS.register_module()
@@ -73,7 +76,17 @@ class FrozenParamHook(Hook):
         return dict(trainable=trainable, total=total,
                     ratio=trainable / max(total, 1))
 
-    def before_train(self, runner) -> None:
+    def before_train(self, runner: 'Runner') -> None:
+        """Log the trainable share and check the frozen parameters.
+
+        Args:
+            runner (Runner): The runner about to train.
+
+        Raises:
+            RuntimeError: If nothing trains, a parameter the backbone
+                declares frozen trains, or more than
+                ``max_trainable_ratio`` of the parameters train.
+        """
         model = unwrap_model(runner.model)
         stats = self.count(model)
         runner.logger.info(
@@ -106,7 +119,17 @@ class FrozenParamHook(Hook):
                 'weights; saving full checkpoints instead.')
             self.save_trainable_only = False
 
-    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+    def before_save_checkpoint(self, runner: 'Runner',
+                               checkpoint: dict) -> None:
+        """Record the CLIP fingerprint; drop frozen weights if asked.
+
+        Args:
+            runner (Runner): The runner saving ``checkpoint``.
+            checkpoint (dict): The checkpoint about to be written (changed
+                in place: ``meta.clip_fingerprint``, and with
+                ``save_trainable_only`` a ``state_dict`` without the frozen
+                backbone weights and ``meta.trainable_only=True``).
+        """
         backbone = self._backbone(unwrap_model(runner.model))
         if backbone is None:
             return

@@ -1,7 +1,7 @@
 """Hook that makes a resumed run replay the random numbers it replaces."""
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional
 
 import numpy as np
 import torch
@@ -12,6 +12,9 @@ from mmengine.runner import EpochBasedTrainLoop
 
 from ...datasets.robust_video_dataset import iter_datasets
 from ...utils.random_state import get_rng_state, set_rng_state
+
+if TYPE_CHECKING:
+    from mmengine.runner import Runner
 
 #: Checkpoint key of the saved random state.
 CKPT_KEY = 'random_state'
@@ -95,17 +98,17 @@ class RandomStateHook(Hook):
             self._key_datasets(loader, seed, epoch)
 
     @staticmethod
-    def _epoch_based(runner) -> bool:
+    def _epoch_based(runner: 'Runner') -> bool:
         return isinstance(runner.train_loop, EpochBasedTrainLoop)
 
-    def before_train(self, runner) -> None:
+    def before_train(self, runner: 'Runner') -> None:
         """Warn when per-sample seeding cannot follow the epochs."""
         if self.seed_samples and not self._epoch_based(runner):
             runner.logger.warning(
                 'RandomStateHook: per-sample seeding needs an epoch-based '
                 'loop; samples of this run draw from the global generators.')
 
-    def before_train_epoch(self, runner) -> None:
+    def before_train_epoch(self, runner: 'Runner') -> None:
         """Restore a resumed state, then key this epoch's samples."""
         epoch_based = self._epoch_based(runner)
         if epoch_based:
@@ -113,25 +116,25 @@ class RandomStateHook(Hook):
         self._prepare_loader(runner.train_dataloader, int(runner.seed),
                              runner.epoch, key_samples=epoch_based)
 
-    def before_train_iter(self, runner, batch_idx: int,
+    def before_train_iter(self, runner: 'Runner', batch_idx: int,
                           data_batch: Any = None) -> None:
         """Iteration-based loops restore a resumed state here."""
         if not self._epoch_based(runner):
             self._restore_pending(runner)
 
-    def before_val(self, runner) -> None:
+    def before_val(self, runner: 'Runner') -> None:
         """Save the training random state; fixed keys for validation."""
         if self.isolate_validation:
             self._outer = get_rng_state()
         self._prepare_loader(runner.val_dataloader, int(runner.seed), 0)
 
-    def after_val(self, runner) -> None:
+    def after_val(self, runner: 'Runner') -> None:
         """Put the training random state back."""
         if self._outer is not None:
             set_rng_state(self._outer)
             self._outer = None
 
-    def before_test(self, runner) -> None:
+    def before_test(self, runner: 'Runner') -> None:
         """Fixed keys for testing."""
         self._prepare_loader(runner.test_dataloader, int(runner.seed), 0)
 
@@ -150,10 +153,13 @@ class RandomStateHook(Hook):
         self._snapshot = dict(epoch=epoch, iter=it, world_size=world,
                               ranks=ranks)
 
-    def _checkpoint_hooks(self, runner) -> Iterator[CheckpointHook]:
+    def _checkpoint_hooks(self, runner: 'Runner') -> Iterator[CheckpointHook]:
         return (h for h in runner.hooks if isinstance(h, CheckpointHook))
 
-    def after_train_iter(self, runner, batch_idx: int, data_batch: Any = None,
+    def after_train_iter(self,
+                         runner: 'Runner',
+                         batch_idx: int,
+                         data_batch: Any = None,
                          outputs: Any = None) -> None:
         """Capture the state a checkpoint of this iteration will carry."""
         if self._epoch_based(runner):
@@ -164,23 +170,25 @@ class RandomStateHook(Hook):
             for h in self._checkpoint_hooks(runner))
         self._snapshot_now(runner.epoch, runner.iter + 1, gather)
 
-    def after_train_epoch(self, runner) -> None:
+    def after_train_epoch(self, runner: 'Runner') -> None:
         """Capture the state a checkpoint of this epoch will carry."""
         self._snapshot_now(runner.epoch + 1, runner.iter, gather=True)
 
     # ---------------------------------------------------------- checkpoints
-    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+    def before_save_checkpoint(self, runner: 'Runner',
+                               checkpoint: dict) -> None:
         """Put the captured random state into ``checkpoint``."""
         if self._snapshot is not None:
             checkpoint[CKPT_KEY] = self._snapshot
 
-    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+    def after_load_checkpoint(self, runner: 'Runner',
+                              checkpoint: dict) -> None:
         """Keep the checkpoint's random state for the resumed run."""
         state = checkpoint.get(CKPT_KEY)
         self._pending = state if isinstance(state, dict) else None
         self._snapshot = self._pending  # what a re-save must carry again
 
-    def _restore_pending(self, runner) -> None:
+    def _restore_pending(self, runner: 'Runner') -> None:
         state, self._pending = self._pending, None
         if state is None or state.get('iter') != runner.iter:
             return  # nothing saved, or load_from (not a resume)

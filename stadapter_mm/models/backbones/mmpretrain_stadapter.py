@@ -1,25 +1,23 @@
 """Any MMPretrain vision transformer turned video backbone by ST-Adapters."""
 from __future__ import annotations
 
-import copy
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch.utils.checkpoint as cp
 from mmaction.registry import MODELS
 from mmengine.logging import MMLogger
 from mmengine.model import BaseModule
-from mmengine.registry import DefaultScope
 from einops import rearrange
 from torch import Tensor, nn
 
 from ...checkpoints.adapter_state import is_pretrained_init
 from ...checkpoints.clip_formats import CheckpointError
-from ...compat import import_mmpretrain_models
-from ..layers.clip_transformer import QuickGELU
 from ..layers.st_adapter import (STConvAdapter, check_num_frames,
                                  resolve_adapter_cfg)
 from ..utils import (AdapterBackboneMixin, freeze_all_but, resolve_with_cp,
                      trainable_param_names)
+from .mmpretrain_utils import (build_image_model, check_supported,
+                               swap_quick_gelu)
 
 #: Output types of MMPretrain's ViTs that give one vector per frame.
 POOLINGS = ('cls_token', 'avg_featmap')
@@ -90,69 +88,6 @@ class _AdaptedBlock:
         return (adapted, ) + tuple(args[1:])
 
 
-def _supported_types() -> Dict[type, Tuple[type, ...]]:
-    """Verified MMPretrain image models and their block types."""
-    from mmpretrain.models.backbones.vision_transformer import (
-        TransformerEncoderLayer, VisionTransformer)
-    from mmpretrain.models.backbones.vit_eva02 import (EVA02EndcoderLayer,
-                                                        ViTEVA02)
-    return {VisionTransformer: (TransformerEncoderLayer, ),
-            ViTEVA02: (EVA02EndcoderLayer, )}
-
-
-def swap_quick_gelu(model: nn.Module) -> int:
-    """Replace MMPretrain's QuickGELU modules by ours, found by type.
-
-    Both compute ``x * sigmoid(1.702 * x)`` with the same values (ours
-    bit-identical in the forward pass). MMPretrain's runs in plain autograd,
-    which keeps the input and the sigmoid (two MLP-hidden-sized tensors per
-    block) for backward; ours keeps the input alone (see
-    :class:`~stadapter_mm.models.layers.clip_transformer.QuickGELU`).
-    Neither has parameters, so state dicts are unchanged.
-
-    Args:
-        model (nn.Module): An MMPretrain model (changed in place).
-
-    Returns:
-        int: How many modules were replaced.
-    """
-    from mmpretrain.models.utils.clip_generator_helper import \
-        QuickGELU as MMPretrainQuickGELU
-    found = [(parent, name) for parent in model.modules()
-             for name, child in parent.named_children()
-             if type(child) is MMPretrainQuickGELU]
-    for parent, name in found:
-        setattr(parent, name, QuickGELU())
-    return len(found)
-
-
-def build_image_model(cfg: dict) -> nn.Module:
-    """Build an MMPretrain backbone from its config, in MMPretrain's scope.
-
-    Args:
-        cfg (dict): MMPretrain backbone config; ``type`` may carry the
-            ``'mmpretrain.'`` prefix.
-
-    Returns:
-        nn.Module: The backbone (weights not loaded yet).
-    """
-    import_mmpretrain_models()  # registers MMPretrain's models
-    from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
-    cfg = copy.deepcopy(dict(cfg))
-    if not isinstance(cfg.get('type'), str):
-        raise TypeError(
-            'image_model must be an MMPretrain backbone config dict with a '
-            f'string type, e.g. dict(type="VisionTransformer", arch="b"); '
-            f'got type={cfg.get("type")!r}')
-    cfg['type'] = cfg['type'].split('mmpretrain.', 1)[-1]
-    if cfg['type'] not in MMPRETRAIN_MODELS.module_dict:
-        raise ValueError(
-            f'image_model type {cfg["type"]!r} is not an MMPretrain model; '
-            'supported: VisionTransformer, ViTEVA02.')
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
-        return MMPRETRAIN_MODELS.build(cfg)
-
-
 @MODELS.register_module()
 class MMPretrainSTAdapter(AdapterBackboneMixin, BaseModule):
     """An MMPretrain vision transformer turned video backbone by ST-Adapters.
@@ -180,10 +115,10 @@ class MMPretrainSTAdapter(AdapterBackboneMixin, BaseModule):
 
     With ``memory_efficient_act`` (default), MMPretrain's QuickGELU modules
     (CLIP-style models) are replaced by ours: same outputs, one tensor
-    instead of two kept for backward per block (see
-    :func:`swap_quick_gelu`). MMPretrain's other MLP activations (``GELU``,
-    EVA-02's ``SiLU``) are PyTorch's fused kernels that keep only their
-    input already, and are left alone.
+    instead of two kept for backward per block (see ``swap_quick_gelu`` in
+    :mod:`~stadapter_mm.models.backbones.mmpretrain_utils`). MMPretrain's
+    other MLP activations (``GELU``, EVA-02's ``SiLU``) are PyTorch's fused
+    kernels that keep only their input already, and are left alone.
 
     Example:
         >>> backbone = dict(
@@ -245,7 +180,7 @@ class MMPretrainSTAdapter(AdapterBackboneMixin, BaseModule):
         # ask whether this backbone loads pretrained weights.
         super().__init__(init_cfg=image_model.get('init_cfg'))
         self.image_model = build_image_model(image_model)
-        self._check_supported(image_model['type'])
+        check_supported(self.image_model, image_model['type'])
         model = self.image_model
         self.memory_efficient_act = bool(memory_efficient_act)
         if self.memory_efficient_act:
@@ -274,38 +209,13 @@ class MMPretrainSTAdapter(AdapterBackboneMixin, BaseModule):
 
         self.unfreeze = self._resolve_unfreeze(unfreeze)
         self._image_model_loaded = False
-        self._register_load_state_dict_pre_hook(self._fill_frozen)
+        self.register_load_state_dict_pre_hook(self._fill_frozen)
         # Adapters train (found by type), the image model is frozen but for
         # the parts named in ``unfreeze``.
         freeze_all_but(self, STConvAdapter)
         freeze_all_but(self.image_model, (), self.unfreeze)
 
     # ------------------------------------------------------------------ setup
-    def _check_supported(self, type_name: str) -> None:
-        model = self.image_model
-        supported = _supported_types()
-        names = ', '.join(t.__name__ for t in supported)
-        blocks = supported.get(type(model))
-        if blocks is None:
-            raise ValueError(
-                f'MMPretrain backbone {type_name!r} '
-                f'({type(model).__name__}) cannot take ST-Adapters: it has '
-                'no verified per-block residual token stream (a transformer '
-                '`layers` list over a class-token sequence). Supported: '
-                f'{names}. For MAE, DeiT or CLIP weights in MMPretrain layout '
-                'use type="VisionTransformer" with the matching arch.')
-        for i, block in enumerate(model.layers):
-            if not isinstance(block, blocks):
-                raise ValueError(
-                    f'{type_name}: block {i} is a {type(block).__name__}; '
-                    f'ST-Adapters support {[b.__name__ for b in blocks]} '
-                    'blocks (pre-norm residual attention and MLP branches).')
-        if model.num_extra_tokens != 1:
-            raise ValueError(
-                f'{type_name} has {model.num_extra_tokens} extra tokens; '
-                'ST-Adapters need exactly one class token before the patch '
-                'tokens (with_cls_token=True).')
-
     def _resolve_pooling(self, pooling: Optional[str]) -> str:
         pooling = pooling or self.image_model.out_type
         if pooling not in POOLINGS:
@@ -378,7 +288,7 @@ class MMPretrainSTAdapter(AdapterBackboneMixin, BaseModule):
         """Load the image model's weights (its ``init_cfg``), once."""
         if not self._image_model_loaded:
             self.load_image_model()
-        self._is_init = True
+        self.is_init = True
 
     def load_image_model(self) -> None:
         """Initialise the image model through MMPretrain's ``init_weights``.
@@ -394,7 +304,7 @@ class MMPretrainSTAdapter(AdapterBackboneMixin, BaseModule):
         model = self.image_model
         problems: Dict[str, List[str]] = {}
 
-        def check(state_dict, prefix, *args) -> None:
+        def check(module, state_dict, prefix, *args) -> None:
             own = model.state_dict()
             problems['missing'] = [
                 k for k in own if prefix + k not in state_dict]
@@ -409,9 +319,9 @@ class MMPretrainSTAdapter(AdapterBackboneMixin, BaseModule):
             f'{model.init_cfg.get("prefix")!r})' if pretrained else ''
         hint = ('Check the arch, patch size and the prefix (MMPretrain '
                 'classifier checkpoints use prefix="backbone.").')
-        handle = model._register_load_state_dict_pre_hook(check)
+        handle = model.register_load_state_dict_pre_hook(check)
         try:
-            model._is_init = False
+            model.is_init = False  # init_weights runs once otherwise
             model.init_weights()
         except AssertionError as err:  # mmengine asserts on a bad prefix
             raise CheckpointError(f'{source}: {err}. {hint}') from err
@@ -433,7 +343,8 @@ class MMPretrainSTAdapter(AdapterBackboneMixin, BaseModule):
                 f'{model.init_cfg.get("checkpoint")}; '
                 f'{len(self.adapters())} ST-Adapters keep their zero init.')
 
-    def _fill_frozen(self, state_dict: dict, prefix: str, *args) -> None:
+    def _fill_frozen(self, module: nn.Module, state_dict: dict, prefix: str,
+                     *args) -> None:
         """Complete a trainable-only checkpoint with the frozen weights.
 
         A checkpoint saved by ``FrozenParamHook(save_trainable_only=True)``

@@ -132,7 +132,7 @@ class ViTCLIPSTAdapter(AdapterBackboneMixin, BaseModule):
         self.token_map = PatchTokenMap()
 
         self._clip_loaded = False
-        self._register_load_state_dict_pre_hook(self._fill_frozen_from_clip)
+        self.register_load_state_dict_pre_hook(self._fill_frozen_from_clip)
         freeze_all_but(self, STConvAdapter, self.unfreeze, frozen_fp16)
 
     # ------------------------------------------------------------------ setup
@@ -218,7 +218,8 @@ class ViTCLIPSTAdapter(AdapterBackboneMixin, BaseModule):
             f'{len(self.adapters())} adapters keep their zero init).')
         return dict(missing=[], ignored=ignored)
 
-    def _fill_frozen_from_clip(self, state_dict: dict, prefix: str, *args):
+    def _fill_frozen_from_clip(self, module: nn.Module, state_dict: dict,
+                               prefix: str, *args) -> None:
         """Complete a trainable-only checkpoint with the frozen CLIP weights.
 
         A checkpoint saved by ``FrozenParamHook(save_trainable_only=True)``
