@@ -29,10 +29,11 @@ touching anything, and is therefore inert once upstream ships a fix.
    ``mmengine.runner.CheckpointLoader``.
 5. mmengine's ``init_dist`` for ``launcher='pytorch'`` always calls
    ``torch.cuda.set_device`` and its runner wraps with
-   ``device_ids=[LOCAL_RANK]``; both fail on a CPU-only machine.
-   :func:`setup_cpu_distributed` initialises a gloo process group and a
-   CPU-compatible DDP wrapper config; it does nothing when CUDA is present
-   (called by ``tools/train.py`` and ``tools/test.py``, not at import).
+   ``device_ids=[LOCAL_RANK]``; both fail on a CPU-only machine. Not a
+   patch, so not here: :func:`stadapter_mm.utils.dist.setup_cpu_distributed`
+   initialises a gloo process group and a CPU-compatible DDP wrapper config
+   when ``tools/train.py`` or ``tools/test.py`` starts a CPU-only
+   distributed run.
 6. mmengine 0.10.7's ``LoggerHook`` writes the results JSON of a
    validation/test through ``_process_tags``, which silently drops values
    that are not Python numbers; integer metrics pass through the message
@@ -68,6 +69,7 @@ import importlib
 import importlib.machinery
 import importlib.metadata
 import importlib.util
+import os
 import sys
 import types
 from typing import Any, List, Optional
@@ -76,6 +78,15 @@ _DRN_MODULE = 'mmaction.models.localizers.drn'
 
 
 def _version_tuple(version: str) -> tuple:
+    """``(major, minor, patch)`` of a version string, for comparisons.
+
+    Args:
+        version (str): E.g. ``'4.57.0.dev0'`` (non-digits in a part are
+            dropped, missing parts count as 0).
+
+    Returns:
+        tuple: Three ints, e.g. ``(4, 57, 0)``.
+    """
     parts = []
     for piece in version.split('.')[:3]:
         digits = ''.join(ch for ch in piece if ch.isdigit())
@@ -84,6 +95,14 @@ def _version_tuple(version: str) -> tuple:
 
 
 def _installed_version(dist: str) -> Optional[str]:
+    """Installed version of distribution ``dist``, or None if missing.
+
+    Args:
+        dist (str): The distribution name on PyPI (``'mmaction2'``).
+
+    Returns:
+        str | None: The version string.
+    """
     try:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:
@@ -103,7 +122,6 @@ def fix_missing_drn() -> bool:
     spec = importlib.util.find_spec('mmaction')
     if spec is None or not spec.submodule_search_locations:
         return False
-    import os
     pkg_dir = os.path.join(spec.submodule_search_locations[0], 'models',
                            'localizers', 'drn')
     if os.path.isdir(pkg_dir):
@@ -202,43 +220,6 @@ def fix_weights_only_loader() -> bool:
     from .checkpoints.io import load_local_weights_only
     CheckpointLoader.register_scheme(
         prefixes='', loader=load_local_weights_only, force=True)
-    return True
-
-
-def setup_cpu_distributed(cfg: Any, launcher: str) -> bool:
-    """Prepare a config for distributed training on a CPU-only machine.
-
-    On a machine without CUDA, initialises a gloo process group (mmengine's
-    ``init_dist`` would call ``torch.cuda.set_device``) and sets a
-    ``model_wrapper_cfg`` whose DDP uses no ``device_ids``. Does nothing when
-    CUDA is available or ``launcher`` is ``'none'``.
-
-    Args:
-        cfg (mmengine.Config): The config to update in place.
-        launcher (str): The job launcher (``'none'``, ``'pytorch'``, ...).
-
-    Returns:
-        bool: True if CPU distributed mode was set up.
-    """
-    import torch
-    import torch.distributed as dist
-
-    if launcher == 'none' or torch.cuda.is_available():
-        return False
-    if launcher != 'pytorch':
-        raise RuntimeError(
-            f'CPU-only distributed training supports launcher="pytorch" '
-            f'(torchrun), got {launcher!r}.')
-    if not dist.is_initialized():
-        dist.init_process_group(backend='gloo')
-    env_cfg = dict(cfg.get('env_cfg') or {})
-    env_cfg['dist_cfg'] = dict(env_cfg.get('dist_cfg') or {}, backend='gloo')
-    cfg.env_cfg = env_cfg
-    wrapper = dict(cfg.get('model_wrapper_cfg') or {})
-    wrapper.setdefault('type', 'MMDistributedDataParallel')
-    wrapper['device_ids'] = None
-    wrapper.setdefault('broadcast_buffers', False)
-    cfg.model_wrapper_cfg = wrapper
     return True
 
 
@@ -463,14 +444,20 @@ def sdpa_flop_jit(inputs: List[Any], outputs: List[Any]) -> int:
 
     ``q @ k^T`` and ``attn @ v``: ``B * L * S * (E + Ev)`` for ``(B..., L,
     E)`` queries, ``(B..., S, E)`` keys and ``(B..., S, Ev)`` values, the
-    fvcore/mmengine convention of one FLOP per multiply-add.
+    fvcore/mmengine convention of one FLOP per multiply-add (see
+    :func:`stadapter_mm.utils.flops.sdpa_flops`).
+
+    Args:
+        inputs (list): The op's jit inputs (query, key, value first).
+        outputs (list): The op's jit outputs (not used).
+
+    Returns:
+        int: The multiply-adds.
     """
     from mmengine.analysis.jit_handles import get_shape
-    q, k, v = (get_shape(x) for x in inputs[:3])
-    batch = 1
-    for dim in q[:-2]:
-        batch *= dim
-    return batch * q[-2] * k[-2] * (q[-1] + v[-1])
+
+    from .utils.flops import sdpa_flops
+    return sdpa_flops(*(get_shape(x) for x in inputs[:3]))
 
 
 def fix_flop_analyzer_sdpa() -> bool:
@@ -494,7 +481,12 @@ def fix_flop_analyzer_sdpa() -> bool:
 
 
 def apply_all() -> dict:
-    """Apply every import-time fix; returns which ones took effect."""
+    """Apply every import-time fix (items 1-4 and 6-9).
+
+    Returns:
+        dict: Fix name -> what its ``fix_*`` function returned (True: the
+        fix is in effect; False: the defect is absent or it cannot apply).
+    """
     return dict(
         drn=fix_missing_drn(),
         transformers_multimodal=fix_transformers_multimodal(),

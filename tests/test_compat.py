@@ -12,6 +12,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from stadapter_mm import compat
+from stadapter_mm.utils.dist import setup_cpu_distributed
 from runner_utils import recognizer_cfg, runner_cfg
 
 
@@ -106,25 +107,39 @@ def test_weights_only_loader_is_mmengines_local_loader():
 
 
 def test_setup_cpu_distributed(monkeypatch):
+    """Item 5 (a set-up the tools call, not an import-time patch)."""
     cfg = Config(dict(model=dict()))
-    assert compat.setup_cpu_distributed(cfg, 'none') is False
+    assert setup_cpu_distributed(cfg, 'none') is False
     assert 'model_wrapper_cfg' not in cfg
     if torch.cuda.is_available():
         pytest.skip('CPU-only behaviour')
     with pytest.raises(RuntimeError, match='pytorch'):
-        compat.setup_cpu_distributed(cfg, 'slurm')
+        setup_cpu_distributed(cfg, 'slurm')
     for key, value in dict(MASTER_ADDR='127.0.0.1', MASTER_PORT='29533',
                            RANK='0', WORLD_SIZE='1',
                            LOCAL_RANK='0').items():
         monkeypatch.setenv(key, value)
     try:
-        assert compat.setup_cpu_distributed(cfg, 'pytorch') is True
+        assert setup_cpu_distributed(cfg, 'pytorch') is True
         assert dist.is_initialized() and dist.get_backend() == 'gloo'
         assert cfg.model_wrapper_cfg.device_ids is None
         assert cfg.env_cfg.dist_cfg.backend == 'gloo'
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+def test_sdpa_flops_count_both_attention_matmuls():
+    """Fix 9's formula equals the multiply-adds of the two plain matmuls."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from stadapter_mm.utils.flops import sdpa_flops
+    q, k, v = torch.ones(2, 3, 5, 8), torch.ones(2, 3, 7, 8), \
+        torch.ones(2, 3, 7, 4)
+    with FlopCounterMode(display=False) as counter:
+        (q @ k.transpose(-1, -2)).softmax(-1) @ v
+    assert sdpa_flops(q.shape, k.shape, v.shape) == \
+        counter.get_total_flops() // 2 == 2 * 3 * 5 * 7 * (8 + 4)
 
 
 def test_json_log_keeps_numpy_integers(monkeypatch):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import os.path as osp
 import re
 import zipfile

@@ -13,6 +13,8 @@ from typing import Optional
 
 from mmengine.config import Config, DictAction
 
+from .dist import setup_cpu_distributed
+
 
 def add_cfg_options(parser: argparse.ArgumentParser,
                     example: str = 'key=value') -> None:
@@ -100,8 +102,6 @@ def build_runner(cfg: Config, launcher: str):
         mmengine.runner.Runner: The runner.
     """
     from mmengine.runner import Runner
-
-    from stadapter_mm.compat import setup_cpu_distributed
 
     setup_cpu_distributed(cfg, launcher)
     return Runner.from_cfg(cfg)

@@ -275,10 +275,11 @@ def training_flops(step: Callable[[], Any]) -> int:
     (forward: q k^T and P v; backward: dQ, dK, dV and dP)."""
     from torch.utils.flop_counter import FlopCounterMode
 
+    from stadapter_mm.utils.flops import sdpa_flops
+
     def sdpa(factor, offset):  # backward: grad_out comes first
         def count(*args, out_shape=None, **kwargs):
-            q, k, v = args[offset:offset + 3]
-            return factor * int(np.prod(q[:-1])) * k[-2] * (q[-1] + v[-1])
+            return factor * sdpa_flops(*args[offset:offset + 3])
         return count
 
     name = '_scaled_dot_product_flash_attention_for_cpu'
