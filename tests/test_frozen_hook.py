@@ -1,5 +1,4 @@
 """FrozenParamHook: reporting, checks and trainable-only checkpoints."""
-import logging
 
 import pytest
 import torch
@@ -9,7 +8,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from stadapter_mm import FrozenParamHook
-from stadapter_mm.checkpoints import drop_frozen
+from stadapter_mm.checkpoints import drop_frozen, is_adapter_key
 from reference_clip import ReferenceCLIP
 from conftest import TINY_ARCH
 from runner_utils import recognizer_cfg, runner_cfg
@@ -50,7 +49,7 @@ def test_trainable_only_checkpoints_and_every_load_path(tmp_path, clip_file):
     assert not any(k.startswith('backbone.transformer.resblocks.0.attn')
                    for k in keys)
     assert 'cls_head.fc_cls.weight' in keys
-    assert {k for k in keys if '.adapter_' in k} == {
+    assert {k for k in keys if is_adapter_key(k, 'backbone.')} == {
         'backbone.' + n for n in runner.model.backbone.trainable_names()
     }
     assert ckpt['meta']['trainable_only'] is True

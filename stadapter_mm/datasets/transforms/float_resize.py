@@ -112,6 +112,15 @@ class FloatShortSideResize(BaseTransform):
         self.interpolation = _check_mode(interpolation)
 
     def transform(self, results: dict) -> dict:
+        """Resize every frame of the clip to the drawn or given short side.
+
+        Args:
+            results (dict): Pipeline results with ``imgs``.
+
+        Returns:
+            dict: ``results`` with float32 ``imgs``, ``img_shape`` and
+            ``short_side``.
+        """
         clip = as_float_clip(results['imgs'])
         height, width = clip.shape[1:3]
         short, long = min(height, width), max(height, width)
@@ -203,6 +212,15 @@ class FloatRandomResizedCrop(BaseTransform):
         return (height - h) // 2, (width - w) // 2, h, w
 
     def transform(self, results: dict) -> dict:
+        """Crop one random box of the clip and resize it to the output side.
+
+        Args:
+            results (dict): Pipeline results with ``imgs``.
+
+        Returns:
+            dict: ``results`` with float32 ``imgs`` of ``size`` x ``size``,
+            ``img_shape`` and ``crop_bbox``.
+        """
         clip = as_float_clip(results['imgs'])
         top, left, h, w = self.crop_box(*clip.shape[1:3])
         clip = resize_clip(clip[:, top:top + h, left:left + w],

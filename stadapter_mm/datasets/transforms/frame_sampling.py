@@ -117,6 +117,15 @@ class FixedStrideSample(BaseTransform):
         return inds
 
     def transform(self, results: dict) -> dict:
+        """Pick the frame indices of the training clip or the test clips.
+
+        Args:
+            results (dict): Pipeline results with ``total_frames``.
+
+        Returns:
+            dict: ``results`` with ``frame_inds``, ``clip_len``,
+            ``frame_interval`` and ``num_clips``.
+        """
         total = _total_frames(results)
         inds = (self.test_indices(total)
                 if self.test_mode else self.train_indices(total))
@@ -171,6 +180,15 @@ class UniformSegmentSample(BaseTransform):
                 for i in range(self.clip_len)]
 
     def transform(self, results: dict) -> dict:
+        """Pick one frame per segment (random in training, else the middle).
+
+        Args:
+            results (dict): Pipeline results with ``total_frames``.
+
+        Returns:
+            dict: ``results`` with ``frame_inds``, ``clip_len``,
+            ``frame_interval`` (None) and ``num_clips`` (1).
+        """
         total = _total_frames(results)
         if self.test_mode:
             inds = [(a + b) // 2 for a, b in self.segments(total)]

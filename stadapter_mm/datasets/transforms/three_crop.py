@@ -36,6 +36,18 @@ class LongSideThreeCrop(BaseTransform):
         self.crop_size = crop_size
 
     def transform(self, results: dict) -> dict:
+        """Replace the frames by their three crops, crop after crop.
+
+        Args:
+            results (dict): Pipeline results with ``imgs``.
+
+        Returns:
+            dict: ``results`` with three times as many ``imgs``, each
+            ``crop_size`` square, ``img_shape`` and ``crop_bbox``.
+
+        Raises:
+            ValueError: If the frames' short side is not ``crop_size``.
+        """
         height, width = results['imgs'][0].shape[:2]
         size = self.crop_size
         if min(height, width) != size:

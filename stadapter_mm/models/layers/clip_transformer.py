@@ -20,6 +20,14 @@ class LayerNorm(nn.LayerNorm):
     """LayerNorm computed in fp32 whatever the input and weight dtypes."""
 
     def forward(self, x: Tensor) -> Tensor:
+        """Normalise the last dimension in fp32.
+
+        Args:
+            x (Tensor): Input of any floating dtype, ``(..., D)``.
+
+        Returns:
+            Tensor: The normalised input, in ``x``'s dtype.
+        """
         weight = None if self.weight is None else self.weight.float()
         bias = None if self.bias is None else self.bias.float()
         out = F.layer_norm(x.float(), self.normalized_shape, weight, bias,
@@ -45,12 +53,30 @@ class _QuickGELUFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor) -> Tensor:
+        """QuickGELU of ``x``, keeping only ``x`` for backward.
+
+        Args:
+            ctx: Autograd context.
+            x (Tensor): Input.
+
+        Returns:
+            Tensor: ``x * sigmoid(1.702 * x)``.
+        """
         ctx.save_for_backward(x)
         return _quick_gelu(x)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad: Tensor) -> Tensor:
+        """Gradient through QuickGELU from the saved input alone.
+
+        Args:
+            ctx: Autograd context holding ``x``.
+            grad (Tensor): Gradient of the output.
+
+        Returns:
+            Tensor: Gradient of ``x``: ``grad * silu'(1.702 * x)``.
+        """
         x, = ctx.saved_tensors
         scaled = x * 1.702
         # The elementwise kernel may write over its own input: one
@@ -63,6 +89,14 @@ class QuickGELU(nn.Module):
     """CLIP's sigmoid approximation of GELU: ``x * sigmoid(1.702 * x)``."""
 
     def forward(self, x: Tensor) -> Tensor:
+        """Apply QuickGELU elementwise.
+
+        Args:
+            x (Tensor): Input of any shape.
+
+        Returns:
+            Tensor: ``x * sigmoid(1.702 * x)``, same shape and dtype.
+        """
         if torch.is_grad_enabled() and x.requires_grad:
             return _QuickGELUFunction.apply(x)
         return _quick_gelu(x)
@@ -117,7 +151,16 @@ class ResidualAttentionBlock(nn.Module):
 
     def forward(self, x: Tensor, num_frames: int,
                 grid: Tuple[int, int]) -> Tensor:
-        """Args: x (N*T, 1+H*W, D). Returns the same shape."""
+        """Run the block on the tokens of every frame.
+
+        Args:
+            x (Tensor): Tokens ``(N*T, 1+H*W, D)``, class token first.
+            num_frames (int): Frames per clip ``T`` (for the adapters).
+            grid (tuple[int, int]): Patch grid ``(H, W)`` (for the adapters).
+
+        Returns:
+            Tensor: Tokens of the same shape.
+        """
         if self.adapter_pre_attn is not None:
             x = self.adapter_pre_attn(x, num_frames, grid)
         x = x + self.attention(self.ln_1(x))
