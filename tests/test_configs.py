@@ -37,6 +37,8 @@ ARCH_NAMES = {'vitb16': 'ViT-B/16', 'vitl14': 'ViT-L/14'}
 MMPRETRAIN_ARCH_NAMES = {
     'vitb14dinov2': dict(type='VisionTransformer', arch='base', patch_size=14,
                          layer_scale_init_value=1e-5),
+    'vitb16clip': dict(type='VisionTransformer', arch='b', patch_size=16,
+                       pre_norm=True),
 }
 DATASETS = {'k400': ('kinetics400', 400), 'sthv2': ('sthv2', 174),
             'sweeps': ('synthetic_sweeps', 4),

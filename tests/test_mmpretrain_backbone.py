@@ -2,15 +2,18 @@
 import copy
 import importlib.util
 import sys
+import warnings
 
 import pytest
 import torch
 from mmaction.registry import MODELS
 
 from stadapter_mm import compat
-from stadapter_mm.checkpoints import CheckpointError
-from stadapter_mm.models.backbones.mmpretrain_stadapter import (
-    MMPretrainSTAdapter, build_image_model)
+from stadapter_mm.checkpoints import CheckpointError, is_adapter_key
+from stadapter_mm.checkpoints import mmpretrain_clip
+from stadapter_mm.models.backbones.mmpretrain_stadapter import \
+    MMPretrainSTAdapter
+from stadapter_mm.models.backbones.mmpretrain_utils import build_image_model
 
 
 # ------------------------------------------------ compat fix 7 (torchvision)
@@ -183,40 +186,22 @@ def test_identity_at_init_freezing_and_temporal_mixing(family_ckpts, name):
 
 
 # ------------------------------------- cross-check with ViTCLIPSTAdapter
-#: Our CLIP key layout -> MMPretrain's (the renames MMPretrain's own
-#: ``openai-clip_to_mmpretrain-clip.py`` converter applies), block keys
-#: relative to ``transformer.resblocks.{i}.`` / ``layers.{i}.``.
-CLIP_TO_MMPRETRAIN = {
-    'conv1.weight': 'patch_embed.projection.weight',
-    'class_embedding': 'cls_token',
-    'positional_embedding': 'pos_embed',
-    'ln_pre': 'pre_norm', 'ln_post': 'ln1',
-}
-CLIP_BLOCK_TO_MMPRETRAIN = {
-    'ln_1': 'ln1', 'ln_2': 'ln2', 'attn.in_proj_weight': 'attn.qkv.weight',
-    'attn.in_proj_bias': 'attn.qkv.bias', 'attn.out_proj': 'attn.proj',
-    'mlp.c_fc': 'ffn.layers.0.0', 'mlp.c_proj': 'ffn.layers.1',
-    'adapter_pre_attn': 'attn', 'adapter_pre_mlp': 'mlp',
-}
+#: ST-Adapters of ViTCLIPSTAdapter's block ``i`` -> MMPretrainSTAdapter's
+#: ``st_adapters.{i}.``.
+ADAPTER_TO_MMPRETRAIN = {'adapter_pre_attn': 'attn', 'adapter_pre_mlp': 'mlp'}
 
 
-def clip_to_mmpretrain(state_dict):
+def clip_to_mmpretrain_backbone(state_dict):
     """A ViTCLIPSTAdapter state dict in MMPretrainSTAdapter's layout."""
-    out = {}
-    for key, value in state_dict.items():
-        if key.startswith('transformer.resblocks.'):
-            index, rest = key[len('transformer.resblocks.'):].split('.', 1)
-            old = next(o for o in CLIP_BLOCK_TO_MMPRETRAIN if
-                       rest.startswith(o))
-            new = CLIP_BLOCK_TO_MMPRETRAIN[old] + rest[len(old):]
-            owner = 'st_adapters' if old.startswith('adapter_') else \
-                'image_model.layers'
-            out[f'{owner}.{index}.{new}'] = value
-            continue
-        old = next(o for o in CLIP_TO_MMPRETRAIN if key.startswith(o))
-        if key in ('class_embedding', 'positional_embedding'):
-            value = value.view(1, -1, value.shape[-1])
-        out['image_model.' + CLIP_TO_MMPRETRAIN[old] + key[len(old):]] = value
+    adapters = {k: v for k, v in state_dict.items() if is_adapter_key(k)}
+    out = mmpretrain_clip.clip_to_mmpretrain(
+        {k: v for k, v in state_dict.items() if k not in adapters},
+        prefix='image_model.')
+    for key, value in adapters.items():
+        index, name, rest = key[len(mmpretrain_clip.CLIP_BLOCKS):].split(
+            '.', 2)
+        out[f'st_adapters.{index}.{ADAPTER_TO_MMPRETRAIN[name]}.{rest}'] = \
+            value
     return out
 
 
@@ -231,13 +216,115 @@ def test_clip_b16_matches_vit_clip_stadapter():
              pre_norm=True, layer_cfgs=dict(act_cfg=dict(type='QuickGELU')),
              norm_cfg=dict(type='LN', eps=1e-5)),
         adapter='24x384').eval()
-    ours.load_state_dict(clip_to_mmpretrain(clip.state_dict()), strict=True)
+    ours.load_state_dict(clip_to_mmpretrain_backbone(clip.state_dict()),
+                         strict=True)
     head = torch.nn.Linear(768, 400)
     x = torch.randn(1, 3, 2, 224, 224,
                     generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         expected, got = head(clip(x)), head(ours(x))
     assert (got - expected).abs().max() <= 1e-4
+    assert expected.std() > 0.1
+
+
+# ------------------------- CLIP files in MMPretrain's layout (two converters)
+def mmpretrain_convert_clip():
+    """``convert_clip`` of MMPretrain's own ``openai-clip_to_mmpretrain-clip``
+    converter, as installed with MMPretrain (wheel) or in its source tree."""
+    import os.path as osp
+    import runpy
+
+    import mmpretrain
+    package = osp.dirname(mmpretrain.__file__)
+    script = osp.join('tools', 'model_converters',
+                      'openai-clip_to_mmpretrain-clip.py')
+    paths = [osp.join(package, '.mim', script),
+             osp.join(osp.dirname(package), script)]
+    found = [p for p in paths if osp.isfile(p)]
+    assert found, f'MMPretrain\'s CLIP converter is not at {paths}'
+    return runpy.run_path(found[0])['convert_clip']
+
+
+@pytest.fixture(scope='module')
+def clip_files(tmp_path_factory):
+    """A tiny OpenAI CLIP as a state dict and as a TorchScript archive, and
+    the state dict converted by MMPretrain's converter (as its CLI saves)."""
+    from conftest import TINY_ARCH
+    from reference_clip import ReferenceCLIP
+    root = tmp_path_factory.mktemp('clip')
+    torch.manual_seed(0)
+    ref = ReferenceCLIP(**TINY_ARCH).eval()
+    paths = {name: str(root / f'{name}.pt')
+             for name in ('openai', 'torchscript', 'mmpretrain_tool')}
+    torch.save(ref.state_dict(), paths['openai'])
+    with warnings.catch_warnings():  # tracing nn.MultiheadAttention
+        warnings.simplefilter('ignore', torch.jit.TracerWarning)
+        torch.jit.trace(ref, torch.randn(1, 3, 32, 32)).save(
+            paths['torchscript'])
+    torch.save(mmpretrain_convert_clip()(ref.state_dict()),
+               paths['mmpretrain_tool'])
+    return paths
+
+
+def visual_keys(state_dict):
+    return {k: v for k, v in state_dict.items() if k.startswith('visual.')}
+
+
+def test_our_conversion_equals_mmpretrains_converter(clip_files, tmp_path):
+    """``clip_to_backbone.py --layout mmpretrain`` writes exactly the image
+    tower MMPretrain's converter writes, also from a TorchScript archive,
+    which MMPretrain's converter cannot read."""
+    from conftest import load_tool
+    from mmengine.runner import CheckpointLoader
+    tool = load_tool('tools/convert/clip_to_backbone.py')
+    converted = torch.load(clip_files['mmpretrain_tool'], weights_only=True)
+    theirs = visual_keys(converted)
+    # MMPretrain's output beyond the image tower: projection and text tower.
+    assert {'visual_proj.proj', 'logit_scale'} <= converted.keys()
+    for src in ('openai', 'torchscript'):
+        out = str(tmp_path / f'{src}.pth')
+        ours = tool.main([clip_files[src], out, '--layout', 'mmpretrain'])
+        assert list(ours) == list(theirs), src
+        assert all(torch.equal(ours[k], theirs[k]) for k in theirs), src
+        assert torch.load(out, weights_only=True).keys() == theirs.keys()
+    with pytest.raises(RuntimeError, match='TorchScript'):
+        CheckpointLoader.load_checkpoint(clip_files['torchscript'])
+    with pytest.raises(CheckpointError, match='adapter_pre_mlp'):
+        mmpretrain_clip.clip_to_mmpretrain(
+            {'transformer.resblocks.0.adapter_pre_mlp.fc1.weight': None})
+
+
+@pytest.mark.parametrize('converted', ['mmpretrain_tool', 'our_tool'])
+def test_converted_clip_loads_with_prefix_visual(clip_files, converted,
+                                                 tmp_path):
+    """Either converted file loads into MMPretrainSTAdapter through
+    ``init_cfg`` with ``prefix='visual.'`` and gives the features of
+    ViTCLIPSTAdapter loaded from the original CLIP file (same adapters)."""
+    from conftest import TINY_ARCH, load_tool
+    from stadapter_mm.models import ViTCLIPSTAdapter
+    path = clip_files.get(converted)
+    if converted == 'our_tool':
+        path = str(tmp_path / 'our_tool.pth')
+        load_tool('tools/convert/clip_to_backbone.py').main(
+            [clip_files['torchscript'], path, '--layout', 'mmpretrain'])
+    clip = ViTCLIPSTAdapter(
+        arch=dict(TINY_ARCH), adapter=ADAPTER, num_frames=4,
+        init_cfg=dict(type='Pretrained', checkpoint=clip_files['openai']))
+    clip.init_weights()
+    nonzero_adapters_(clip.eval())
+    ours = MMPretrainSTAdapter(
+        dict(FAMILIES['clip'], init_cfg=dict(
+            type='Pretrained', checkpoint=path, prefix='visual.')),
+        adapter=ADAPTER, num_frames=4)
+    ours.init_weights()
+    adapters = {k: v for k, v in clip_to_mmpretrain_backbone(
+        clip.state_dict()).items() if k.startswith('st_adapters.')}
+    assert adapters and not ours.load_state_dict(
+        adapters, strict=False).unexpected_keys
+    x = video()
+    with torch.no_grad():
+        expected, got = clip(x), ours.eval()(x)
+    assert (got - expected).abs().max() <= 1e-5
     assert expected.std() > 0.1
 
 
@@ -458,26 +545,31 @@ def test_onnx_export_matches_pytorch(family_ckpts, tmp_path):
     assert max(result['diffs'].values()) < 1e-4
 
 
-def test_dinov2_recipes_at_full_size():
-    """The DINOv2 configs: the CLIP recipes but the image model (meta)."""
+@pytest.mark.parametrize('name,flops_ratio', [
+    # 257 tokens per frame instead of 197.
+    ('stadapter_vitb14dinov2-12x384_8xb24-8x16x1-12e_k400-rgb.py', (1.3, 1.4)),
+    # The same image model, built by MMPretrain: the same count.
+    ('stadapter_vitb16clip-12x384_8xb24-8x16x1-12e_k400-rgb.py', (1.0, 1.0)),
+])
+def test_mmpretrain_recipes_at_full_size(name, flops_ratio):
+    """The MMPretrain configs: the CLIP recipe but the image model (meta)."""
     import os.path as osp
 
     from conftest import ROOT, load_tool
     from mmengine.config import Config
     tool = load_tool('tools/analysis_tools/get_flops.py')
     configs = osp.join(ROOT, 'configs', 'recognition')
-    k400 = Config.fromfile(osp.join(
-        configs, 'stadapter_mmpretrain',
-        'stadapter_vitb14dinov2-12x384_8xb24-8x16x1-12e_k400-rgb.py'))
+    k400 = Config.fromfile(osp.join(configs, 'stadapter_mmpretrain', name))
     clip = Config.fromfile(osp.join(
         configs, 'stadapter',
         'stadapter_vitb16-12x384_8xb24-8x16x1-12e_k400-rgb.py'))
     ours, theirs = (tool.count(c, None, 8, counter='torch')
                     for c in (k400, clip))
-    # Same trainable adapters and head; 257 tokens per frame instead of 197.
+    # Same trainable adapters and head.
     assert ours['trainable'] == theirs['trainable']
     assert ours['input'] == '8x224x224'
-    assert 1.3 < ours['flops'] / theirs['flops'] < 1.4
+    low, high = flops_ratio
+    assert low <= ours['flops'] / theirs['flops'] <= high
     for key in ('train_pipeline', 'test_pipeline', 'optim_wrapper',
                 'param_scheduler', 'custom_hooks'):
         assert k400[key] == clip[key]
