@@ -107,6 +107,23 @@ def test_trainable_only_state_needs_clip_source():
         fresh.load_state_dict(slim)
 
 
+def test_trainable_only_state_with_unfrozen_conv1_is_refilled(clip_file):
+    # conv1 trains, so it is in the trainable-only state dict: the refill
+    # must still see the frozen weights missing and bring them back.
+    cfg = recognizer_cfg(clip_file)
+    cfg['backbone']['unfreeze'] = ('conv1', )
+    model = MODELS.build(cfg)
+    model.init_weights()
+    with torch.no_grad():
+        model.backbone.conv1.weight.add_(0.5)
+    slim = drop_frozen(model.state_dict(), model.backbone)
+    assert 'backbone.conv1.weight' in slim
+    assert 'backbone.ln_pre.weight' not in slim
+    fresh = MODELS.build(cfg)
+    fresh.load_state_dict(slim)  # strict: every frozen key is filled in
+    assert torch.allclose(_outputs(fresh), _outputs(model), atol=1e-6)
+
+
 def test_fails_when_nothing_trains(tmp_path):
     cfg = recognizer_cfg(adapter=None)
     runner = Runner.from_cfg(

@@ -128,8 +128,10 @@ class AdapterBackboneMixin:
     A backbone (an ``nn.Module``) mixing this in defines
     ``trainable_names()``; it gets :meth:`adapters`,
     :meth:`frozen_state_keys` (used by ``FrozenParamHook``, task files and
-    the checkpoint helpers of :mod:`stadapter_mm.checkpoints.adapter_state`)
-    and a ``train(mode)`` that keeps frozen leaves in eval mode.
+    the checkpoint helpers of :mod:`stadapter_mm.checkpoints.adapter_state`),
+    a ``train(mode)`` that keeps frozen leaves in eval mode and, if it
+    defines :meth:`load_frozen_weights` and registers :meth:`_fill_frozen`
+    as a load-state-dict pre-hook, the refill of trainable-only checkpoints.
     """
 
     def trainable_names(self) -> List[str]:
@@ -144,6 +146,37 @@ class AdapterBackboneMixin:
         """State-dict keys of the parameters that are frozen by design."""
         trainable = set(self.trainable_names())
         return [n for n, _ in self.named_parameters() if n not in trainable]
+
+    def load_frozen_weights(self) -> None:
+        """Load (once) the pretrained file the frozen parameters come from.
+
+        Raises:
+            CheckpointError: If the backbone names no pretrained file.
+        """
+        raise NotImplementedError
+
+    def _fill_frozen(self, module: nn.Module, state_dict: dict, prefix: str,
+                     *args) -> None:
+        """Complete a trainable-only checkpoint with the frozen weights.
+
+        A load-state-dict pre-hook. A checkpoint saved by
+        ``FrozenParamHook(save_trainable_only=True)`` has none of the frozen
+        keys: before such a state dict is loaded, the pretrained weights are
+        loaded (:meth:`load_frozen_weights`) and the missing frozen keys
+        filled in, so every load path (resume, ``load_from``,
+        ``init_recognizer``, testing) gets the full model. A checkpoint is
+        full when it has the first frozen key (what ``unfreeze`` makes
+        trainable is in a trainable-only checkpoint too).
+        """
+        frozen = self.frozen_state_keys()
+        if not frozen or prefix + frozen[0] in state_dict:
+            return  # a full checkpoint, or nothing is frozen
+        if not any(k.startswith(prefix) for k in state_dict):
+            return  # nothing for this backbone
+        self.load_frozen_weights()
+        own = self.state_dict()
+        for key in frozen:
+            state_dict.setdefault(prefix + key, own[key])
 
     def train(self, mode: bool = True):
         """Set train mode; parameter-free and frozen leaves stay in eval."""

@@ -343,32 +343,21 @@ class MMPretrainSTAdapter(AdapterBackboneMixin, BaseModule):
                 f'{model.init_cfg.get("checkpoint")}; '
                 f'{len(self.adapters())} ST-Adapters keep their zero init.')
 
-    def _fill_frozen(self, module: nn.Module, state_dict: dict, prefix: str,
-                     *args) -> None:
-        """Complete a trainable-only checkpoint with the frozen weights.
+    def load_frozen_weights(self) -> None:
+        """Load the image model weights named by its ``init_cfg``, once.
 
-        A checkpoint saved by ``FrozenParamHook(save_trainable_only=True)``
-        has no frozen image-model keys: before it is loaded, the image model
-        weights named by its ``init_cfg`` are loaded (once) and the missing
-        frozen keys filled in, on every load path (resume, ``load_from``,
-        ``init_recognizer``, testing).
+        Raises:
+            CheckpointError: If ``image_model.init_cfg`` names no file.
         """
-        frozen = self.frozen_state_keys()
-        if not frozen or prefix + frozen[0] in state_dict:
-            return  # a full checkpoint
-        if not any(k.startswith(prefix) for k in state_dict):
-            return  # nothing for this backbone
-        if not self._image_model_loaded:
-            if not is_pretrained_init(self.image_model.init_cfg):
-                raise CheckpointError(
-                    'this checkpoint holds only the trainable parameters; '
-                    'the backbone needs image_model.init_cfg=dict(type='
-                    '"Pretrained", checkpoint=...) naming the MMPretrain '
-                    'weights it was trained on.')
-            self.load_image_model()
-        own = self.state_dict()
-        for key in frozen:
-            state_dict.setdefault(prefix + key, own[key])
+        if self._image_model_loaded:
+            return
+        if not is_pretrained_init(self.image_model.init_cfg):
+            raise CheckpointError(
+                'this checkpoint holds only the trainable parameters; '
+                'the backbone needs image_model.init_cfg=dict(type='
+                '"Pretrained", checkpoint=...) naming the MMPretrain '
+                'weights it was trained on.')
+        self.load_image_model()
 
     # ---------------------------------------------------------------- forward
     def _record_grid(self, module: nn.Module, args: tuple,

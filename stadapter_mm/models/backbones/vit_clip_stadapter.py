@@ -132,7 +132,7 @@ class ViTCLIPSTAdapter(AdapterBackboneMixin, BaseModule):
         self.token_map = PatchTokenMap()
 
         self._clip_loaded = False
-        self.register_load_state_dict_pre_hook(self._fill_frozen_from_clip)
+        self.register_load_state_dict_pre_hook(self._fill_frozen)
         freeze_all_but(self, STConvAdapter, self.unfreeze, frozen_fp16)
 
     # ------------------------------------------------------------------ setup
@@ -218,31 +218,21 @@ class ViTCLIPSTAdapter(AdapterBackboneMixin, BaseModule):
             f'{len(self.adapters())} adapters keep their zero init).')
         return dict(missing=[], ignored=ignored)
 
-    def _fill_frozen_from_clip(self, module: nn.Module, state_dict: dict,
-                               prefix: str, *args) -> None:
-        """Complete a trainable-only checkpoint with the frozen CLIP weights.
+    def load_frozen_weights(self) -> None:
+        """Load the CLIP weights named by ``init_cfg``, once.
 
-        A checkpoint saved by ``FrozenParamHook(save_trainable_only=True)``
-        has no frozen backbone keys. Before such a state dict is loaded, the
-        CLIP weights named by ``init_cfg`` are loaded (once) and the missing
-        frozen keys are filled in, so every load path (resume, ``load_from``,
-        ``init_recognizer``, testing) gets the full model.
+        Raises:
+            CheckpointError: If ``init_cfg`` names no CLIP file.
         """
-        if prefix + 'conv1.weight' in state_dict:
-            return  # a full checkpoint
-        if not any(k.startswith(prefix) for k in state_dict):
-            return  # nothing for this backbone
-        if not self._clip_loaded:
-            if not is_pretrained_init(self.init_cfg):
-                raise CheckpointError(
-                    'this checkpoint holds only the trainable parameters '
-                    '(adapters and head); the backbone needs init_cfg='
-                    'dict(type="Pretrained", checkpoint=<CLIP file>) naming '
-                    'the CLIP weights it was trained on.')
-            self.load_clip(self.init_cfg['checkpoint'])
-        own = self.state_dict()
-        for key in self.frozen_state_keys():
-            state_dict.setdefault(prefix + key, own[key])
+        if self._clip_loaded:
+            return
+        if not is_pretrained_init(self.init_cfg):
+            raise CheckpointError(
+                'this checkpoint holds only the trainable parameters '
+                '(adapters and head); the backbone needs init_cfg='
+                'dict(type="Pretrained", checkpoint=<CLIP file>) naming '
+                'the CLIP weights it was trained on.')
+        self.load_clip(self.init_cfg['checkpoint'])
 
     # ---------------------------------------------------------------- forward
     def _pos_embed(self, grid: Tuple[int, int]) -> Tensor:
