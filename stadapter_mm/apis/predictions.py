@@ -14,8 +14,16 @@ import torch
 from torch import Tensor
 
 
-def _field(sample: Any, key: str) -> Optional[Tensor]:
-    """``sample[key]`` of a dict, or the attribute of a data sample."""
+def sample_field(sample: Any, key: str) -> Any:
+    """``sample[key]`` of a dict, or the attribute of a data sample.
+
+    Args:
+        sample (ActionDataSample | dict): A data sample or its dumped dict.
+        key (str): Field name, e.g. ``'pred_score'``.
+
+    Returns:
+        The field's value, or None where the sample has no such field.
+    """
     if isinstance(sample, dict):
         return sample.get(key)
     return getattr(sample, key, None)
@@ -60,7 +68,7 @@ def topk_predictions(sample: Any, labels: Sequence[str],
     Returns:
         list[dict]: ``label``, ``score`` (float) and ``index`` (int).
     """
-    return topk_scores(_field(sample, 'pred_score'), labels, topk)
+    return topk_scores(sample_field(sample, 'pred_score'), labels, topk)
 
 
 def topk_labels(sample: Any, labels: Sequence[str],
@@ -101,8 +109,8 @@ def topk_actions(verb_scores: Tensor, noun_scores: Tensor,
 
 def is_verb_noun(sample: Any) -> bool:
     """Whether a prediction comes from a verb + noun (EPIC-KITCHENS) head."""
-    return _field(sample, 'pred_verb_score') is not None and \
-        _field(sample, 'pred_noun_score') is not None
+    return sample_field(sample, 'pred_verb_score') is not None and \
+        sample_field(sample, 'pred_noun_score') is not None
 
 
 def describe_prediction(sample: Any,
@@ -143,8 +151,8 @@ def describe_prediction(sample: Any,
             'the prediction has no pred_verb_score/pred_noun_score: the '
             'model has no VerbNounHead (use topk_predictions for a '
             'single-label model).')
-    verb_scores = _field(sample, 'pred_verb_score')
-    noun_scores = _field(sample, 'pred_noun_score')
+    verb_scores = sample_field(sample, 'pred_verb_score')
+    noun_scores = sample_field(sample, 'pred_noun_score')
     return dict(
         verbs=topk_scores(verb_scores, verb_labels, topk),
         nouns=topk_scores(noun_scores, noun_labels, topk),

@@ -8,6 +8,8 @@ from mmaction.registry import METRICS
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 
+from ...apis.predictions import sample_field
+
 
 def _drop_predictions(sample: Any) -> None:
     """Remove the ``pred_*`` entries of a data sample (dict or element)."""
@@ -76,8 +78,7 @@ class BadVideoAwareMetric(BaseMetric):
             data_samples (Sequence[dict]): Model outputs of the batch.
         """
         for sample in data_samples:
-            bad = sample.get('bad_video') if isinstance(sample, dict) else \
-                getattr(sample, 'bad_video', None)
+            bad = sample_field(sample, 'bad_video')
             produced: List[Any] = []
             if bad:
                 _drop_predictions(sample)

@@ -8,17 +8,11 @@ import torch
 from mmaction.registry import METRICS
 from mmengine.evaluator import BaseMetric
 
-from ...apis.predictions import topk_actions
-
-
-def _field(sample: Any, key: str) -> Any:
-    return sample.get(key) if isinstance(sample, dict) else \
-        getattr(sample, key, None)
+from ...apis.predictions import sample_field, topk_actions, topk_scores
 
 
 def _topk(scores: Any, k: int) -> List[int]:
-    scores = torch.as_tensor(scores).float().cpu()
-    return scores.topk(min(k, scores.numel())).indices.tolist()
+    return [p['index'] for p in topk_scores(scores, topk=k)]
 
 
 def mean_class_accuracy(preds: Sequence[Hashable],
@@ -88,13 +82,14 @@ class EpicKitchensMetric(BaseMetric):
         """
         k = max(self.topk)
         for sample in data_samples:
-            verb_scores = _field(sample, 'pred_verb_score')
-            noun_scores = _field(sample, 'pred_noun_score')
+            verb_scores = sample_field(sample, 'pred_verb_score')
+            noun_scores = sample_field(sample, 'pred_noun_score')
             if verb_scores is None or noun_scores is None:
                 raise ValueError(
                     'EpicKitchensMetric needs pred_verb_score and '
                     'pred_noun_score (a model with VerbNounHead).')
-            label = torch.as_tensor(_field(sample, 'gt_label')).reshape(-1)
+            label = torch.as_tensor(sample_field(sample,
+                                                 'gt_label')).reshape(-1)
             self.results.append(
                 dict(verb=int(label[0]), noun=int(label[1]),
                      verbs=_topk(verb_scores, k), nouns=_topk(noun_scores, k),
