@@ -31,7 +31,7 @@ import cv2
 from mmengine.config import Config, DictAction
 
 import stadapter_mm  # noqa: F401
-from stadapter_mm.apis import read_label_map
+from stadapter_mm.apis import read_label_map, topk_scores
 from stadapter_mm.apis.stream import StreamRecognizer
 from stadapter_mm.utils.video import VideoSink, check_output_path, draw_lines
 
@@ -126,10 +126,9 @@ def main(argv: Optional[List[str]] = None) -> List[dict]:
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             scores = stream.push(rgb)
             if scores is not None:
-                values, indices = scores.topk(min(args.topk, scores.numel()))
-                top = [(labels[i], float(v))
-                       for v, i in zip(values.tolist(), indices.tolist())
-                       if v >= args.threshold]
+                top = [(p['label'], p['score'])
+                       for p in topk_scores(scores, labels, args.topk)
+                       if p['score'] >= args.threshold]
                 lines = [f'{label}: {score:.2f}' for label, score in top] or [
                     'No action above the threshold'
                 ]
