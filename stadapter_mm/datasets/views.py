@@ -60,20 +60,21 @@ def _pipelines(dataset_cfg: MutableMapping) -> List[list]:
     return found
 
 
+def _positions(pipeline: list, types: Tuple[str, ...]) -> List[int]:
+    """Indices of the steps of ``pipeline`` whose type is in ``types``."""
+    return [i for i, t in enumerate(pipeline) if t['type'] in types]
+
+
 def _set_pipeline_views(pipeline: list, clips: int, crops: int) -> None:
-    samplers = [
-        i for i, t in enumerate(pipeline) if t['type'] in FRAME_SAMPLERS
-    ]
-    croppers = [
-        i for i, t in enumerate(pipeline)
-        if t['type'] in ('CenterCrop', 'ThreeCrop', 'TenCrop',
-                         'LongSideThreeCrop')
-    ]
+    samplers = _positions(pipeline, FRAME_SAMPLERS)
+    croppers = _positions(pipeline, ('CenterCrop', 'ThreeCrop', 'TenCrop',
+                                     'LongSideThreeCrop'))
     if len(samplers) != 1 or len(croppers) != 1:
         raise ValueError(
             'cannot set test views: the test pipeline needs exactly one frame '
             f'sampler ({", ".join(FRAME_SAMPLERS)}) and one '
-            f'CenterCrop/ThreeCrop/LongSideThreeCrop; it has {[t["type"] for t in pipeline]}.')
+            'CenterCrop/ThreeCrop/LongSideThreeCrop; it has '
+            f'{[t["type"] for t in pipeline]}.')
     sampler = pipeline[samplers[0]]
     sampler['num_clips'] = clips
     sampler['test_mode'] = True
@@ -169,13 +170,13 @@ def with_frame_sampling(base: Mapping, **sampler_args: Any) -> tuple:
     pipelines = []
     for split in ('train', 'val', 'test'):
         pipeline = copy.deepcopy(list(base[f'{split}_pipeline']))
-        samplers = [t for t in pipeline if t['type'] in FRAME_SAMPLERS]
+        samplers = _positions(pipeline, FRAME_SAMPLERS)
         if len(samplers) != 1:
             raise ValueError(
                 f'{split}_pipeline needs exactly one frame sampler '
                 f'({", ".join(FRAME_SAMPLERS)}) to set {sampler_args}; it has '
                 f'{[t["type"] for t in pipeline]}.')
-        samplers[0].update(sampler_args)
+        pipeline[samplers[0]].update(sampler_args)
         pipelines.append(pipeline)
     loaders = [dict(dataset=dict(pipeline=p)) for p in pipelines]
     return (*pipelines, *loaders)
