@@ -179,6 +179,24 @@ def test_frozen_fp16_keeps_adapters_fp32():
     assert torch.allclose(out, ref(x), atol=5e-2)
 
 
+@pytest.mark.parametrize('part', ['conv1', 'transformer'])
+def test_frozen_fp16_with_an_unfrozen_fp32_part_trains(part):
+    # The unfrozen part stays fp32 beside fp16 frozen weights.
+    model = _tiny(frozen_fp16=True, unfreeze=part).train()
+    assert model.ln_pre.weight.dtype == torch.float16
+    trained = list(getattr(model, part).parameters())
+    assert all(p.dtype == torch.float32 for p in trained)
+    ref = _tiny(unfreeze=part).train()
+    ref.load_state_dict({k: v.float() for k, v in model.state_dict().items()})
+    x = torch.randn(1, 3, 3, 32, 32)
+    out = model(x)
+    assert out.dtype == torch.float32
+    assert torch.allclose(out, ref(x), atol=5e-2)
+    out.sum().backward()
+    assert all(p.grad is not None and p.grad.dtype == torch.float32
+               for p in trained)
+
+
 def test_train_step_updates_only_adapters_and_head():
     torch.manual_seed(0)
     model = MODELS.build(

@@ -272,8 +272,14 @@ class ViTCLIPSTAdapter(AdapterBackboneMixin, BaseModule):
         tokens = torch.cat([cls_token, tokens], dim=1)
         tokens = tokens + self._pos_embed(grid).to(tokens.dtype)
         tokens = self.ln_pre(tokens)
-        for i, block in enumerate(self.transformer.resblocks):
-            if i == len(self.transformer.resblocks) - 1:
+        blocks = self.transformer.resblocks
+        if len(blocks) and not torch.is_autocast_enabled(tokens.device.type):
+            # frozen_fp16 leaves what ``unfreeze`` names (conv1 or the
+            # transformer) in fp32: the blocks take the tokens in their
+            # weights' dtype, as autocast would cast them.
+            tokens = tokens.to(blocks[0].attn.in_proj_weight.dtype)
+        for i, block in enumerate(blocks):
+            if i == len(blocks) - 1:
                 tokens = self.token_map.to_tokens(
                     self.token_map(tokens, t, grid), tokens[:, :1])
             if self._checkpointed(i) and self.training and \
