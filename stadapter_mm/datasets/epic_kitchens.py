@@ -40,6 +40,9 @@ SEGMENT_COLUMNS = ('narration_id', 'video_id', 'start_timestamp',
 LABEL_COLUMNS = ('verb_class', 'noun_class')
 #: Verb and noun classes of EPIC-KITCHENS-100.
 NUM_VERBS, NUM_NOUNS = 97, 300
+#: Media paths (under the data root) of the two official layouts.
+VIDEO_TMPL = '{participant_id}/videos/{video_id}.MP4'
+FRAME_DIR_TMPL = '{participant_id}/rgb_frames/{video_id}'
 _TIMESTAMP = re.compile(r'^(\d+):([0-5]?\d):([0-5]?\d(?:\.\d+)?)$')
 
 
@@ -321,9 +324,8 @@ class EpicKitchensDataset(RobustVideoDataset):
                  noun_classes: Optional[str] = None,
                  num_verb_classes: int = NUM_VERBS,
                  num_noun_classes: int = NUM_NOUNS,
-                 video_tmpl: str = '{participant_id}/videos/{video_id}.MP4',
-                 frame_dir_tmpl: str = '{participant_id}/rgb_frames/'
-                 '{video_id}',
+                 video_tmpl: str = VIDEO_TMPL,
+                 frame_dir_tmpl: str = FRAME_DIR_TMPL,
                  filename_tmpl: str = 'frame_{:010d}.jpg',
                  **kwargs: Any) -> None:
         if media not in ('video', 'frames'):

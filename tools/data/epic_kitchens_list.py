@@ -21,18 +21,19 @@ import argparse
 import csv
 import os
 import os.path as osp
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from tqdm import tqdm
 
-from stadapter_mm.datasets.epic_kitchens import (EpicAnnotationError,
+from stadapter_mm.datasets.epic_kitchens import (FRAME_DIR_TMPL, NUM_NOUNS,
+                                                 NUM_VERBS, VIDEO_TMPL,
+                                                 EpicAnnotationError,
                                                  parse_segments)
 
 COLUMNS = ('narration_id', 'participant_id', 'video_id', 'start_timestamp',
            'stop_timestamp', 'start_frame', 'stop_frame', 'verb_class',
            'noun_class')
-MEDIA = dict(video='{participant_id}/videos/{video_id}.MP4',
-             frames='{participant_id}/rgb_frames/{video_id}')
+MEDIA = dict(video=VIDEO_TMPL, frames=FRAME_DIR_TMPL)
 
 
 def timestamp(seconds: float) -> str:
@@ -48,8 +49,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('csv', help='official annotation CSV')
     parser.add_argument('--out', required=True, help='compact CSV to write')
-    parser.add_argument('--num-verbs', type=int, default=97)
-    parser.add_argument('--num-nouns', type=int, default=300)
+    parser.add_argument('--num-verbs', type=int, default=NUM_VERBS)
+    parser.add_argument('--num-nouns', type=int, default=NUM_NOUNS)
     parser.add_argument(
         '--media-root', help='leave out segments whose media is missing here')
     parser.add_argument('--media', choices=sorted(MEDIA), default='video',
@@ -64,14 +65,18 @@ def main(argv: Optional[List[str]] = None) -> int:
         segments = parse_segments(args.csv, args.num_verbs, args.num_nouns)
     except (EpicAnnotationError, FileNotFoundError) as err:
         raise SystemExit(f'error: {err}') from None
-    kept, missing = [], set()
+    # Many segments share one video: look each path up once.
+    present: Dict[str, bool] = {}
+    kept = []
     for seg in tqdm(segments, desc='segments', unit='seg'):
         if args.media_root:
             path = osp.join(args.media_root, MEDIA[args.media].format(**seg))
-            if not osp.exists(path):
-                missing.add(path)
+            if path not in present:
+                present[path] = osp.exists(path)
+            if not present[path]:
                 continue
         kept.append(seg)
+    missing = [path for path, found in present.items() if not found]
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     with open(args.out, 'w', newline='', encoding='utf-8') as f:
         writer = csv.writer(f)
@@ -86,7 +91,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if missing:
         print(f'left out {len(segments) - len(kept)} segments of '
               f'{len(missing)} missing {args.media} paths, e.g. '
-              f'{sorted(missing)[0]}')
+              f'{min(missing)}')
     return len(kept)
 
 
