@@ -147,6 +147,15 @@ class AdapterBackboneMixin:
         trainable = set(self.trainable_names())
         return [n for n, _ in self.named_parameters() if n not in trainable]
 
+    def _checkpointed(self, index: int) -> bool:
+        """Whether block ``index`` runs with gradient checkpointing.
+
+        Reads the backbone's ``with_cp`` (see :func:`resolve_with_cp`).
+        """
+        if isinstance(self.with_cp, bool):
+            return self.with_cp
+        return index in self.with_cp
+
     def load_frozen_weights(self) -> None:
         """Load (once) the pretrained file the frozen parameters come from.
 

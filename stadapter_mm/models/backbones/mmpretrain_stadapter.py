@@ -234,8 +234,7 @@ class MMPretrainSTAdapter(AdapterBackboneMixin, BaseModule):
                     adapters[pos] = STConvAdapter(
                         self.embed_dims, cfg['width'], cfg['kernel_size'],
                         cfg['act_cfg'])
-            checkpoint = self.with_cp if isinstance(self.with_cp, bool) \
-                else index in self.with_cp
+            checkpoint = self._checkpointed(index)
             if not adapters and not checkpoint:
                 continue
             if adapters:

@@ -240,11 +240,6 @@ class ViTCLIPSTAdapter(AdapterBackboneMixin, BaseModule):
             return self.positional_embedding
         return resize_pos_embed(self.positional_embedding, grid)
 
-    def _checkpointed(self, index: int) -> bool:
-        if isinstance(self.with_cp, bool):
-            return self.with_cp
-        return index in self.with_cp
-
     def forward_features(self, x: Tensor) -> Tensor:
         """Tokens after the last block.
 
