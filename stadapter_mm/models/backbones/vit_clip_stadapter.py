@@ -268,7 +268,9 @@ class ViTCLIPSTAdapter(AdapterBackboneMixin, BaseModule):
         tokens = tokens + self._pos_embed(grid).to(tokens.dtype)
         tokens = self.ln_pre(tokens)
         blocks = self.transformer.resblocks
-        if len(blocks) and not torch.is_autocast_enabled(tokens.device.type):
+        device = tokens.device.type  # 'meta' (FLOP counting) has no autocast
+        if len(blocks) and not (torch.amp.is_autocast_available(device)
+                                and torch.is_autocast_enabled(device)):
             # frozen_fp16 leaves what ``unfreeze`` names (conv1 or the
             # transformer) in fp32: the blocks take the tokens in their
             # weights' dtype, as autocast would cast them.
