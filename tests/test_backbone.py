@@ -166,6 +166,21 @@ def test_gradient_checkpointing_same_gradients():
         _tiny(with_cp=[2])
 
 
+def test_gradient_checkpointing_covers_the_first_block():
+    """Block 0 (input needs no gradient, adapters train) is recomputed."""
+    torch.manual_seed(0)
+    model = _tiny(with_cp=[0])
+    _randomise_adapters(model)
+    model.train()
+    calls = []
+    block = model.transformer.resblocks[0]
+    # A pre-hook: recomputation stops early, before forward hooks run.
+    block.register_forward_pre_hook(lambda *args: calls.append(1))
+    model(torch.randn(1, 3, 4, 32, 32)).sum().backward()
+    assert len(calls) == 2  # forward, then the recomputation in backward
+    assert block.adapter_pre_mlp.fc1.weight.grad.abs().sum() > 0
+
+
 def test_frozen_fp16_keeps_adapters_fp32():
     model = _tiny(frozen_fp16=True).eval()
     assert model.conv1.weight.dtype == torch.float16

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
+import torch
 import torch.utils.checkpoint as cp
 from mmaction.registry import MODELS
 from mmengine.logging import MMLogger
@@ -64,8 +65,10 @@ class _AdaptedBlock:
 
     def __call__(self, x: Tensor, *args, **kwargs) -> Tensor:
         shape = (self.shape.num_frames, self.shape.grid)
+        # Not `x.requires_grad`: the first block's input never needs a
+        # gradient, yet its adapters train and its activations are kept.
         if self.checkpoint and self.block.training and \
-                x.requires_grad:
+                torch.is_grad_enabled():
             return cp.checkpoint(self._run, shape, x, *args,
                                  use_reentrant=False, **kwargs)
         return self._run(shape, x, *args, **kwargs)

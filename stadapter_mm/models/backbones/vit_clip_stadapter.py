@@ -279,8 +279,10 @@ class ViTCLIPSTAdapter(AdapterBackboneMixin, BaseModule):
             if i == len(blocks) - 1:
                 tokens = self.token_map.to_tokens(
                     self.token_map(tokens, t, grid), tokens[:, :1])
+            # Not `tokens.requires_grad`: block 0's input never needs a
+            # gradient, yet its adapters train and its activations are kept.
             if self._checkpointed(i) and self.training and \
-                    tokens.requires_grad:
+                    torch.is_grad_enabled():
                 tokens = cp.checkpoint(
                     block, tokens, t, grid, use_reentrant=False)
             else:
