@@ -1,11 +1,11 @@
 """The benchmark tool (tools/analysis_tools/benchmark.py).
 
-- the FLOP counters count the fused attention exactly;
-- the timing, memory and data-loading helpers behave as documented;
+- the config and data-loading helpers behave as documented;
 - tiny end-to-end runs of every section write the JSON they promise.
 
-The model-equivalence checks of the speed changes it measured live in
-tests/test_speed_equivalence.py.
+Its measurement primitives (stadapter_mm/utils/profiling.py) are tested in
+tests/test_profiling.py, the model-equivalence checks of the speed changes it
+measured in tests/test_speed_equivalence.py.
 """
 import json
 import os.path as osp
@@ -13,10 +13,6 @@ import os.path as osp
 import pytest
 import torch
 from conftest import ROOT, load_tool
-from mmengine.analysis import FlopAnalyzer
-from torch.utils.flop_counter import FlopCounterMode
-
-from stadapter_mm.models import ViTCLIPSTAdapter
 
 TINY_ADAPTER = dict(preset='12x384', width=16)
 
@@ -26,63 +22,7 @@ def bench():
     return load_tool('tools/analysis_tools/benchmark.py')
 
 
-# ------------------------------------------------------------------ FLOPs
-def _attention_macs(arch, clips, frames):
-    tokens = (arch['input_resolution'] // arch['patch_size'])**2 + 1
-    return (arch['layers'] * clips * frames * tokens * tokens * 2 *
-            arch['width'])
-
-
-def test_forward_macs_count_fused_attention(bench, tiny_arch):
-    model = ViTCLIPSTAdapter(tiny_arch, adapter=TINY_ADAPTER).eval()
-    x = torch.randn(2, 3, 4, 32, 32)
-    with torch.no_grad():
-        without = FlopAnalyzer(model, (x, ))
-        without.set_op_handle('aten::scaled_dot_product_attention',
-                              lambda inputs, outputs: 0)
-        without.unsupported_ops_warnings(False)
-        without = without.total()
-    macs = bench.forward_macs(model, x)
-    assert macs[''] - without == _attention_macs(tiny_arch, 2, 4)
-    blocks = [macs[f'transformer.resblocks.{i}'] for i in (0, 1)]
-    assert blocks[0] == blocks[1] and sum(blocks) < macs['']
-
-
-def test_training_flops_count_attention_forward_and_backward(
-        bench, tiny_arch):
-    model = ViTCLIPSTAdapter(tiny_arch, adapter=None, unfreeze='all')
-    x = torch.randn(1, 3, 4, 32, 32)
-
-    def step():
-        model(x).sum().backward()
-
-    counter = FlopCounterMode(display=False)
-    with counter:
-        step()
-    attention = _attention_macs(tiny_arch, 1, 4)
-    # 2 FLOPs per multiply-add; backward does twice the forward's products.
-    assert bench.training_flops(step) - counter.get_total_flops() == \
-        2 * attention + 4 * attention
-
-
-# ------------------------------------------------------- timing / configs
-def test_interleaved_times_rotate_the_order(bench):
-    calls = []
-    fns = {name: (lambda name=name: calls.append(name)) for name in 'abc'}
-    times = bench.interleaved_times(fns, rounds=3, warmup=1)
-    assert calls[:3] == ['a', 'b', 'c']  # warm-up
-    assert calls[3:] == ['a', 'b', 'c', 'b', 'c', 'a', 'c', 'a', 'b']
-    assert all(len(v) == 3 and min(v) >= 0 for v in times.values())
-    with pytest.raises(ValueError):
-        bench.interleaved_times(fns, rounds=0)
-
-
-def test_ratio_summary_is_per_round(bench):
-    summary = bench.ratio_summary([2.0, 3.0, 10.0], [1.0, 2.0, 4.0])
-    assert summary == dict(median=2.0, min=1.5, max=2.5, of_best=2.0,
-                           rounds=3)
-
-
+# ---------------------------------------------------------------- configs
 def test_reference_and_compare_models(bench, tiny_arch):
     config = osp.join(ROOT, bench.DEFAULT_CONFIG)
     ref = bench.reference_model(config, tiny_arch, TINY_ADAPTER, 4)

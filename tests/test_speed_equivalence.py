@@ -3,24 +3,20 @@
 Every optimised hot path (adapter without copies, QuickGELU saving one
 tensor, fused attention) is checked against a plain version written here the
 obvious way (the "before" of docs/performance.md's speed changes): outputs,
-gradients and, with the benchmark's own counter, activations saved for
-backward.
+gradients and, with the benchmark's counter
+(``stadapter_mm.utils.profiling.saved_activation_bytes``), activations saved
+for backward.
 """
 import copy
 import types
 
 import pytest
 import torch
-from conftest import load_tool
 
 from stadapter_mm.models import STConvAdapter, ViTCLIPSTAdapter
+from stadapter_mm.utils.profiling import saved_activation_bytes
 
 TINY_ADAPTER = dict(preset='12x384', width=16)
-
-
-@pytest.fixture(scope='module')
-def bench():
-    return load_tool('tools/analysis_tools/benchmark.py')
 
 
 # ------------------------------------------------- plain "before" versions
@@ -159,19 +155,19 @@ def test_backbone_matches_plain_versions(tiny_arch, adapter):
         assert (fast.eval()(x) - exact.eval()(x)).abs().max().item() <= 1e-6
 
 
-def test_optimised_backbone_saves_less_for_backward(bench, tiny_arch):
+def test_optimised_backbone_saves_less_for_backward(tiny_arch):
     torch.manual_seed(0)
     fast = ViTCLIPSTAdapter(tiny_arch, adapter=TINY_ADAPTER).train()
     plain = use_plain(copy.deepcopy(fast), ('quick_gelu', ))
     x = torch.randn(1, 3, 8, 32, 32)
-    saved_fast = bench.saved_activation_bytes(lambda: fast(x), fast)
-    saved_plain = bench.saved_activation_bytes(lambda: plain(x), plain)
+    saved_fast = saved_activation_bytes(lambda: fast(x), fast)
+    saved_plain = saved_activation_bytes(lambda: plain(x), plain)
     # QuickGELU keeps its input only: one (N*T, L, 4*D) fp32 tensor less
     # per block.
     assert saved_plain - saved_fast == 2 * (8 * 17 * 4 * 64 * 4)
 
 
-def test_blocks_before_the_first_adapter_record_nothing(bench, tiny_arch):
+def test_blocks_before_the_first_adapter_record_nothing(tiny_arch):
     # A 2-block model with an adapter in block 1 saves exactly what a
     # 1-block model with an adapter in block 0 saves; a bare one nothing.
     torch.manual_seed(0)
@@ -181,7 +177,7 @@ def test_blocks_before_the_first_adapter_record_nothing(bench, tiny_arch):
                              adapter=dict(TINY_ADAPTER, blocks=1)),
         bare=ViTCLIPSTAdapter(tiny_arch, adapter=None))
     x = torch.randn(1, 3, 8, 32, 32)
-    saved = {k: bench.saved_activation_bytes(lambda m=m: m.train()(x), m)
+    saved = {k: saved_activation_bytes(lambda m=m: m.train()(x), m)
              for k, m in models.items()}
     assert saved['two'] == saved['one'] > 0
     assert saved['bare'] == 0

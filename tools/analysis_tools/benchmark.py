@@ -9,6 +9,8 @@ memory, saved activations), ``inference`` (adapted vs bare CLIP tower, and
 one block: time vs FLOPs ratio), ``flops`` (training FLOP/s vs a dense
 matmul), ``data`` (``train_pipeline`` clips/s in one worker) and ``sweep``
 (GPU: AMP, :data:`SWEEP_VARIANTS`, ViT-B/16 and L/14, 8 and 32 frames).
+The measurement primitives (timing rounds, peak memory, saved activations,
+FLOPs) are :mod:`stadapter_mm.utils.profiling`.
 
 Example::
 
@@ -22,20 +24,25 @@ from __future__ import annotations
 import argparse
 import copy
 import functools
-import gc
 import json
 import os
 import os.path as osp
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from typing import Any, Callable, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import nn
+
+from stadapter_mm.utils.profiling import (forward_macs, interleaved_times,
+                                          matmul_flops_per_s, peak_memory,
+                                          ratio_summary, report_probe_result,
+                                          run_memory_probe,
+                                          saved_activation_bytes, synchronize,
+                                          training_flops)
 
 SECTIONS = ('train', 'inference', 'flops', 'data', 'sweep')
 CPU_SECTIONS = ('train', 'inference', 'flops', 'data')
@@ -55,8 +62,6 @@ RATIO_PAIRS = (('st_adapter', 'full_finetune'),
                ('st_adapter_cp12', 'full_finetune'),
                ('st_adapter_cp', 'st_adapter'),
                ('st_adapter_fp16_frozen', 'st_adapter'))
-MMAP_THRESHOLD = 65536  # bytes; allocations from this size up are mmap-ed
-_PROBE_TAG = 'BENCH_MEMORY_RESULT '
 _ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
@@ -144,87 +149,11 @@ def build_trained(cfg: dict, data: dict, device: str,
 
 
 # ---------------------------------------------------------------- measure
-def synchronize(device: str) -> None:
-    if device.startswith('cuda'):
-        torch.cuda.synchronize()
-
-
-def interleaved_times(fns: Dict[str, Callable[[], Any]], rounds: int,
-                      device: str = 'cpu', warmup: int = 1,
-                      progress: bool = False) -> Dict[str, List[float]]:
-    """Seconds per run of each contender: every round runs each once, the
-    order rotating from round to round (``progress``: an mmengine bar)."""
-    if rounds < 1:
-        raise ValueError(f'rounds must be >= 1, got {rounds}')
-    from mmengine.utils import track_iter_progress
-    names, times = list(fns), {name: [] for name in fns}
-    for name in names * warmup:
-        fns[name]()
-    for r in track_iter_progress(range(rounds)) if progress else range(rounds):
-        for name in names[r % len(names):] + names[:r % len(names)]:
-            synchronize(device)
-            start = time.perf_counter()
-            fns[name]()
-            synchronize(device)
-            times[name].append(time.perf_counter() - start)
-    return times
-
-
-def ratio_summary(num: Sequence[float], den: Sequence[float]) -> dict:
-    """Per-round ratios: ``median`` (the figure), ``min``, ``max``, and
-    ``of_best``, the ratio of the fastest runs (a second estimate)."""
-    ratios = [a / b for a, b in zip(num, den)]
-    return dict(median=statistics.median(ratios), min=min(ratios),
-                max=max(ratios), of_best=min(num) / min(den),
-                rounds=len(ratios))
-
-
-def matmul_flops_per_s(n: int, device: str, dtype: torch.dtype) -> float:
-    """Dense ``torch.mm`` rate of two n x n matrices, best of 3."""
-    a, b = (torch.randn(n, n).to(device, dtype) for _ in range(2))
-    runs = interleaved_times({'mm': lambda: torch.mm(a, b)}, 3, device)
-    return 2.0 * n**3 / min(runs['mm'])
-
-
-def _status_kib(field: str) -> int:
-    with open('/proc/self/status') as f:
-        return next(int(line.split()[1]) for line in f
-                    if line.startswith(field + ':'))
-
-
-def peak_memory(fn: Callable[[], Any], device: str) -> Tuple[int, Any]:
-    """Peak memory growth (bytes) while ``fn`` runs, and its result: CUDA
-    ``max_memory_allocated`` or the peak resident set (``VmHWM``, reset
-    first; meaningful in the ``--memory-probe`` process)."""
-    gc.collect()
-    synchronize(device)
-    if device.startswith('cuda'):
-        torch.cuda.empty_cache()
-        base = torch.cuda.memory_allocated()
-        torch.cuda.reset_peak_memory_stats()
-        result = fn()
-        torch.cuda.synchronize()
-        return torch.cuda.max_memory_allocated() - base, result
-    with open('/proc/self/clear_refs', 'w') as f:
-        f.write('5')  # reset VmHWM to the current resident set
-    base = _status_kib('VmRSS')
-    result = fn()
-    return (_status_kib('VmHWM') - base) * 1024, result
-
-
 def probe_cpu_memory(request: dict) -> List[int]:
-    """Peak CPU memory of building and training each of ``request['cfgs']``
-    in a child process with ``MALLOC_MMAP_THRESHOLD_`` set (glibc would keep
-    freed blocks resident, counting memory no tensor uses any more)."""
-    proc = subprocess.run(
-        [sys.executable, osp.abspath(__file__), '--memory-probe'],
-        input=json.dumps(request), capture_output=True, text=True,
-        env=dict(os.environ, MALLOC_MMAP_THRESHOLD_=str(MMAP_THRESHOLD)))
-    for line in reversed(proc.stdout.splitlines()):
-        if line.startswith(_PROBE_TAG):
-            return json.loads(line[len(_PROBE_TAG):])
-    raise RuntimeError(f'memory probe failed (exit {proc.returncode}):\n'
-                       f'{proc.stderr[-3000:]}')
+    """Peak CPU memory of building and training each of ``request['cfgs']``,
+    measured in a child process (this script with ``--memory-probe``)."""
+    return run_memory_probe(
+        [sys.executable, osp.abspath(__file__), '--memory-probe'], request)
 
 
 def _memory_probe_main() -> None:
@@ -235,61 +164,9 @@ def _memory_probe_main() -> None:
     # An unmeasured first build: one-time allocations (thread pools, kernel
     # caches) must not count against the first model.
     build_trained(request['cfgs'][0], data, 'cpu')
-    peaks = [peak_memory(lambda c=cfg: build_trained(c, data, 'cpu'),
-                         'cpu')[0] for cfg in request['cfgs']]
-    print(_PROBE_TAG + json.dumps(peaks), flush=True)
-
-
-def saved_activation_bytes(fn: Callable[[], Any], model: nn.Module) -> int:
-    """Bytes autograd saves for backward while ``fn`` runs a forward: once
-    per storage, the model's parameters and buffers left out."""
-    own = {t.untyped_storage().data_ptr()
-           for t in [*model.parameters(), *model.buffers()]}
-    storages: Dict[int, int] = {}
-
-    def pack(t: Tensor) -> Tensor:
-        storages.setdefault(t.untyped_storage().data_ptr(),
-                            t.untyped_storage().nbytes())
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        fn()
-    return sum(v for k, v in storages.items() if k not in own)
-
-
-def forward_macs(model: nn.Module, x: Tensor) -> Dict[str, int]:
-    """Multiply-adds of one forward per module name (``''``: the model) by
-    mmengine's ``FlopAnalyzer`` (taught the fused attention by
-    ``stadapter_mm.compat``)."""
-    from mmengine.analysis import FlopAnalyzer
-    with torch.no_grad():
-        analyzer = FlopAnalyzer(model.eval(), (x, ))
-        analyzer.unsupported_ops_warnings(False)
-        analyzer.uncalled_modules_warnings(False)
-        return {k: int(v) for k, v in analyzer.by_module().items()}
-
-
-def training_flops(step: Callable[[], Any]) -> int:
-    """FLOPs (2 per multiply-add) of one training step by
-    ``torch.utils.flop_counter``, plus the CPU flash-attention kernels
-    (forward: q k^T and P v; backward: dQ, dK, dV and dP)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    from stadapter_mm.utils.flops import sdpa_flops
-
-    def sdpa(factor, offset):  # backward: grad_out comes first
-        def count(*args, out_shape=None, **kwargs):
-            return factor * sdpa_flops(*args[offset:offset + 3])
-        return count
-
-    name = '_scaled_dot_product_flash_attention_for_cpu'
-    counter = FlopCounterMode(display=False, custom_mapping={
-        getattr(torch.ops.aten, n): sdpa(f, o)
-        for n, f, o in ((name, 2, 0), (name + '_backward', 4, 1))
-        if hasattr(torch.ops.aten, n)})
-    with counter:
-        step()
-    return counter.get_total_flops()
+    report_probe_result([
+        peak_memory(lambda c=cfg: build_trained(c, data, 'cpu'), 'cpu')[0]
+        for cfg in request['cfgs']])
 
 
 def measure_training(cfgs: Dict[str, dict], data: dict, args,
