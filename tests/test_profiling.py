@@ -86,20 +86,12 @@ def test_ratio_summary_is_per_round():
 
 # ----------------------------------------------------------------- memory
 @pytest.mark.skipif(not LINUX, reason='VmHWM is Linux-only')
-def test_peak_memory_sees_a_freed_allocation():
-    mib = 2**20
-
-    def touch_and_free():
-        torch.ones(64 * mib // 4).sum()  # 64 MiB, written, then freed
-        return 'done'
-
-    grown, result = peak_memory(touch_and_free, 'cpu')
-    assert result == 'done'
-    assert 60 * mib <= grown < 256 * mib
-
-
-@pytest.mark.skipif(not LINUX, reason='VmHWM is Linux-only')
 def test_memory_probe_child_reports_its_peak():
+    """A fresh process sees a temporary (written, then freed) allocation.
+
+    In a process of its own only: in the test process, memory freed by
+    earlier tests is reused without growing the resident set.
+    """
     child = ('import json, os, sys, torch\n'
              'from stadapter_mm.utils import profiling as p\n'
              'n = json.loads(sys.stdin.read())["mib"] * 2**18\n'
