@@ -15,9 +15,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from stadapter_mm.models import ViTCLIPSTAdapter
 from stadapter_mm.utils import profiling
 from stadapter_mm.utils.profiling import (forward_macs, interleaved_times,
-                                          matmul_flops_per_s, peak_memory,
-                                          ratio_summary, run_memory_probe,
-                                          training_flops)
+                                          matmul_flops_per_s, ratio_summary,
+                                          run_memory_probe, training_flops)
 
 TINY_ADAPTER = dict(preset='12x384', width=16)
 LINUX = sys.platform.startswith('linux')
