@@ -80,22 +80,11 @@ val_pipeline = [
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs')
 ]
-# Official protocol: 3 temporal clips x 1 centre crop.
+# Official protocol: 3 temporal clips x 1 centre crop; otherwise the
+# validation pipeline.
 test_pipeline = [
-    dict(type='DecordInit', **file_client_args),
-    dict(
-        type='FixedStrideSample',
-        clip_len=8,
-        frame_interval=16,
-        num_clips=3,
-        test_mode=True),
-    dict(type='DecordDecode'),
-    dict(
-        type='FloatShortSideResize', scale=(-1, 224),
-        interpolation='bicubic'),
-    dict(type='CenterCrop', crop_size=224),
-    dict(type='FormatShape', input_format='NCTHW'),
-    dict(type='PackActionInputs')
+    dict(t, num_clips=3) if t['type'] == 'FixedStrideSample' else t
+    for t in val_pipeline
 ]
 
 # Total batch per optimizer step = GPUs x batch_size x accumulative_counts.
